@@ -1,0 +1,224 @@
+"""The `minrnn` command: argparse subcommands calling the package's functions, and the one
+place where errors become a single line on stderr and an exit code (2: bad input, 1: failure)."""
+import argparse
+import dataclasses
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__, checkpoint, data
+from .classic import run_classic
+from .data import MinrnnError
+from .sample import generate, prime
+from .train import RESUMABLE, Config, evaluate, train
+
+
+def _number(kind, low, inclusive):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a valid {kind.__name__}") from None
+        if not (value >= low if inclusive else value > low) or (kind is float and not math.isfinite(value)):
+            raise argparse.ArgumentTypeError(f"{text} must be {'>=' if inclusive else '>'} {low}")
+        return value
+    return parse
+
+
+positive_int, positive_float = _number(int, 0, False), _number(float, 0, False)
+count, fraction = _number(int, 0, True), _number(float, 0, True)
+
+
+def _fraction_below_one(text):
+    value = fraction(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"{text} must be below 1")
+    return value
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="minrnn", description="Character-level recurrent language models, from scratch in NumPy.")
+    parser.add_argument("--version", action="version", version=f"minrnn {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    c = sub.add_parser("classic", help="min-char-rnn, exactly: batch 1, float64, Adagrad",
+                       description="Train min-char-rnn's vanilla RNN and print as it prints.")
+    c.add_argument("file", nargs="?", default="input.txt", help="text file (default: input.txt)")
+    c.add_argument("--hidden", type=positive_int, default=100, help="hidden units (default 100)")
+    c.add_argument("--seq-length", type=positive_int, default=25, help="BPTT chunk length (default 25)")
+    c.add_argument("--lr", type=positive_float, default=0.1, help="Adagrad learning rate (default 0.1)")
+    c.add_argument("--seed", type=count, default=0, help="RandomState seed (default 0)")
+    c.add_argument("--iterations", type=positive_int, help="stop after this many (default: until Ctrl-C)")
+    c.add_argument("--sample-every", type=positive_int, default=100)
+    c.add_argument("--sample-length", type=positive_int, default=200)
+    c.add_argument("--print-every", type=positive_int, default=100)
+    c.add_argument("--encoding", default="utf-8", help="the file's text encoding (default utf-8)")
+
+    d = Config()
+    t = sub.add_parser("train", help="batched training with validation and checkpoints",
+                       description="Train a character-level RNN; checkpoints go to --out.")
+    t.add_argument("file", nargs="?", help="text file (default: ./input.txt if present, "
+                                           "else Python's standard library source)")
+    t.add_argument("--hidden", type=positive_int, help=f"hidden units (default {d.hidden})")
+    t.add_argument("--seq-length", type=positive_int, help=f"BPTT length T (default {d.seq_length})")
+    t.add_argument("--batch-size", type=positive_int, help=f"parallel streams B (default {d.batch_size})")
+    t.add_argument("--optimizer", choices=["adam", "rmsprop", "adagrad", "sgd"], help=f"(default {d.optimizer})")
+    t.add_argument("--lr", type=positive_float, help=f"learning rate (default {d.lr})")
+    t.add_argument("--momentum", type=_fraction_below_one, help="SGD momentum (default 0)")
+    t.add_argument("--lr-schedule", choices=["constant", "step", "cosine"], help="(default constant)")
+    t.add_argument("--lr-decay", type=positive_float, help=f"step schedule's factor (default {d.lr_decay})")
+    t.add_argument("--lr-decay-every", type=positive_int, help="step schedule's period in iterations")
+    t.add_argument("--clip", type=positive_float, help=f"gradient clip (default {d.clip})")
+    t.add_argument("--clip-mode", choices=["norm", "value"], help="global L2 norm or element-wise (default norm)")
+    t.add_argument("--dtype", choices=["float32", "float64"], help="(default float32)")
+    t.add_argument("--val-frac", type=_fraction_below_one, help="last part held out (default 0.1)")
+    t.add_argument("--eval-every", type=count, help=f"iterations between evaluations, 0 = never (default {d.eval_every})")
+    t.add_argument("--sample-every", type=count, help=f"iterations between samples, 0 = never (default {d.sample_every})")
+    t.add_argument("--seed", type=count, help="random seed (default 0)")
+    t.add_argument("--threads", type=positive_int, help="BLAS threads (default: chosen from the model's size)")
+    t.add_argument("--iterations", type=positive_int, help="stop at this total iteration")
+    t.add_argument("--epochs", type=positive_int, help="stop after this many passes over the text")
+    t.add_argument("--minutes", type=positive_float, help="stop after this much time")
+    t.add_argument("--out", help="run folder (default runs/<corpus>-<time>)")
+    t.add_argument("--resume", metavar="DIR", help="continue the run in DIR exactly")
+    t.add_argument("--init-from", metavar="CKPT", help="start from a checkpoint's weights")
+    t.add_argument("--encoding", help="the file's text encoding (default utf-8)")
+    t.add_argument("--quiet", action="store_true", help="print nothing but errors")
+
+    s = sub.add_parser("sample", help="generate text from a checkpoint",
+                       description="Generate text from a checkpoint; the text alone goes to stdout.")
+    s.add_argument("checkpoint", help="a .npz file or a run folder (its latest.npz)")
+    s.add_argument("--length", type=positive_int, default=500)
+    s.add_argument("--temperature", type=positive_float, default=1.0, help="> 0; use --greedy for argmax")
+    s.add_argument("--prime", default="", help="text to start from")
+    s.add_argument("--seed", type=count, default=0)
+    s.add_argument("--top-k", type=positive_int, default=0, help="sample among the k likeliest")
+    s.add_argument("--greedy", action="store_true", help="always take the likeliest character")
+
+    e = sub.add_parser("eval", help="a checkpoint's loss on a text file",
+                       description="Loss of a checkpoint on a text file: nats/char, bits/char, perplexity.")
+    e.add_argument("checkpoint", help="a .npz file or a run folder")
+    e.add_argument("file", help="text file")
+    e.add_argument("--skip-unknown", action="store_true", help="drop characters outside the vocabulary")
+    e.add_argument("--encoding", default="utf-8")
+    return parser
+
+
+def info(text):
+    print(f"minrnn: {text}", file=sys.stderr, flush=True)
+
+
+def cmd_classic(args):
+    ix, chars = data.read_corpus(args.file, args.encoding)
+    run_classic(ix, chars, args.hidden, args.seq_length, args.lr, args.seed, args.iterations,
+                args.sample_every, args.sample_length, args.print_every)
+
+
+def load_corpus(path, encoding, chars=None):
+    if path:
+        ix, chars = data.read_corpus(path, encoding, chars)
+        return ix, chars, str(path)
+    ix, builtin_chars, name = data.builtin_corpus()
+    if chars is not None and builtin_chars != chars:
+        raise MinrnnError(f"the built-in corpus ({name}) does not fit the checkpoint's vocabulary")
+    return ix, builtin_chars, name
+
+
+def cmd_train(args):
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config)
+             if getattr(args, f.name, None) is not None}
+    init_params = None
+    if args.resume:
+        arrays, meta = checkpoint.load(args.resume)
+        cfg = Config(**meta["config"])
+        clash = {k: v for k, v in given.items() if k not in RESUMABLE and v != getattr(cfg, k)}
+        if clash:
+            raise MinrnnError("--resume continues the run as it was configured; these flags differ "
+                              "from it: " + ", ".join(f"--{k.replace('_', '-')}" for k in clash))
+        cfg = dataclasses.replace(cfg, **given)
+        path = args.file or cfg.corpus
+        ix, chars, name = load_corpus(path, cfg.encoding)
+        if chars != meta["vocab"]:
+            raise MinrnnError(f"{name}: its vocabulary differs from the checkpoint's; "
+                              "resume with the text the run was started on")
+        out = Path(args.resume)
+    else:
+        path = args.file or ("input.txt" if Path("input.txt").exists() else "")
+        cfg = dataclasses.replace(Config(), corpus=str(Path(path).resolve()) if path else "", **given)
+        chars = None
+        if args.init_from:
+            model, _, meta = checkpoint.load_model(args.init_from)
+            chars, init_params = meta["vocab"], model.params
+            cfg = dataclasses.replace(cfg, hidden=model.hidden_size)
+        ix, chars, name = load_corpus(path, cfg.encoding, chars)
+        out = Path(args.out) if args.out else Path("runs") / f"{Path(name).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+        if out.is_dir() and (out / "latest.npz").exists():
+            raise MinrnnError(f"{out}: already holds a run; continue it with --resume {out} or choose another --out")
+    if not args.quiet:
+        info(f"training on {name}: {len(ix):,} characters, {len(chars)} distinct; run folder {out}")
+    result = train(cfg, ix, chars, out, args.iterations, args.epochs, args.minutes,
+                   resume=bool(args.resume), init_params=init_params, quiet=args.quiet)
+    if not args.quiet:
+        how = "interrupted; saved" if result["stopped_by"] == "interrupted" else "saved"
+        info(f"{how} at iteration {result['iteration']}: {Path(result['out']) / 'latest.npz'}"
+             + (f" (best val {result['best_val']:.4f} nats/char)" if math.isfinite(result["best_val"]) else ""))
+
+
+def cmd_sample(args):
+    model, _, meta = checkpoint.load_model(args.checkpoint)
+    chars = meta["vocab"]
+    lookup = {c: i for i, c in enumerate(chars)}
+    unknown = sorted(set(args.prime) - set(chars))
+    if unknown:
+        raise MinrnnError("--prime has characters outside the model's vocabulary: " + " ".join(map(repr, unknown)))
+    rng = np.random.default_rng(args.seed)
+    primed = [lookup[c] for c in args.prime] or [int(rng.integers(len(chars)))]
+    h = prime(model, primed, model.zero_state())
+    ixs, _ = generate(model, rng, h, primed[-1], args.length, args.temperature, args.top_k, args.greedy)
+    sys.stdout.write(args.prime + data.decode(ixs, chars) + "\n")
+
+
+def cmd_eval(args):
+    model, _, meta = checkpoint.load_model(args.checkpoint)
+    chars = meta["vocab"]
+    data.check_encoding(args.encoding)
+    if args.skip_unknown:
+        ix, _ = data.read_corpus_skipping_unknown(args.file, chars, args.encoding)
+    else:
+        unknown = data.count_unknown(args.file, chars, args.encoding)
+        if unknown:
+            raise MinrnnError(f"{args.file}: {unknown} character(s) are outside the model's vocabulary; "
+                              "pass --skip-unknown to leave them out")
+        ix, _ = data.read_corpus(args.file, args.encoding, chars)
+    if len(ix) < 2:
+        raise MinrnnError(f"{args.file}: needs at least 2 characters to evaluate")
+    cfg = meta["config"]
+    nats = evaluate(model, ix, int(cfg.get("batch_size", 1)), int(cfg.get("seq_length", 25)))
+    print(f"{args.file}: {len(ix):,} characters\n"
+          f"loss {nats:.4f} nats/char, {nats / math.log(2):.4f} bits/char, perplexity {math.exp(nats):.3f}")
+
+
+COMMANDS = {"classic": cmd_classic, "train": cmd_train, "sample": cmd_sample, "eval": cmd_eval}
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        COMMANDS[args.command](args)
+    except MinrnnError as e:
+        print(f"minrnn: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("minrnn: interrupted", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("minrnn: error: out of memory", file=sys.stderr)
+        return 1
+    except OSError as e:
+        print(f"minrnn: error: {e.strerror or e}" + (f": {e.filename}" if e.filename else ""), file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,178 @@
+"""Text in, index arrays out: reading and checking files, the vocabulary, streams for batches.
+
+Every "this file can't be used" error lives here, as a MinrnnError whose message names the
+file and the problem; the CLI prints it on one line.
+"""
+import codecs
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+CHUNK_BYTES = 1 << 22  # files are decoded 4 MiB at a time, so a large file is never held twice
+BUILTIN_CAP = 4_000_000  # characters of Python's standard library used as the built-in corpus
+
+
+class MinrnnError(Exception):
+    """A problem the user can act on: bad input, an unusable file or checkpoint (exit code 2),
+    or a run that failed (exit code 1)."""
+
+    def __init__(self, message, exit_code=2):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def _decoded_chunks(path, encoding):
+    """Yield the file's text in pieces, checking as it goes: the first problem raises a
+    MinrnnError naming the file, the problem and, for a decoding error, the byte offset."""
+    path = Path(path)
+    if not path.exists():
+        raise MinrnnError(f"{path}: no such file")
+    if path.is_dir():
+        raise MinrnnError(f"{path}: is a directory, not a text file")
+    if codecs.lookup(encoding).name == "utf-8":
+        encoding = "utf-8-sig"  # a byte-order mark is dropped, not read as a character
+    decoder = codecs.getincrementaldecoder(encoding)()
+    offset = 0  # bytes fed to the decoder so far
+    try:
+        with open(path, "rb") as f:
+            while True:
+                raw = f.read(CHUNK_BYTES)
+                pending = len(decoder.getstate()[0])  # undecoded bytes left from the last piece
+                try:
+                    text = decoder.decode(raw, final=not raw)
+                except UnicodeDecodeError as e:
+                    at = offset - pending + e.start
+                    raise MinrnnError(
+                        f"{path}: not valid {encoding.removesuffix('-sig')} at byte {at}; "
+                        "if the file uses another encoding, pass it with --encoding (e.g. --encoding latin-1)"
+                    ) from None
+                nul = text.find("\x00")
+                if nul >= 0:
+                    raise MinrnnError(f"{path}: contains NUL characters, so it looks like binary data, not text")
+                if text:
+                    yield text
+                if not raw:
+                    return
+                offset += len(raw)
+    except PermissionError:
+        raise MinrnnError(f"{path}: cannot read it (permission denied)") from None
+    except IsADirectoryError:
+        raise MinrnnError(f"{path}: is a directory, not a text file") from None
+    except OSError as e:
+        raise MinrnnError(f"{path}: cannot read it ({e.strerror or e})") from None
+
+
+def check_encoding(encoding):
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise MinrnnError(f"unknown encoding {encoding!r}") from None
+
+
+def index_dtype(vocab_size):
+    """The smallest unsigned integer type that holds every index."""
+    return np.min_scalar_type(max(vocab_size - 1, 0))
+
+
+def _encode(chunks, chars=None, name="text"):
+    """Two passes over `chunks()` (a function returning an iterator of strings): one to count
+    characters and find the vocabulary, one to fill the index array. Returns (ix, chars).
+
+    With `chars` given (a checkpoint's vocabulary) characters outside it are an error that
+    counts and lists them."""
+    seen, n = set(), 0
+    for text in chunks():
+        seen.update(text)
+        n += len(text)
+    if n == 0:
+        raise MinrnnError(f"{name}: the file is empty")
+    if chars is None:
+        chars = sorted(seen)
+    else:
+        unknown = sorted(seen - set(chars))
+        if unknown:
+            raise MinrnnError(
+                f"{name}: {len(unknown)} character(s) are not in the model's vocabulary: "
+                + " ".join(repr(c) for c in unknown[:20]) + (" ..." if len(unknown) > 20 else "")
+            )
+    codes = np.array([ord(c) for c in chars], np.int64)
+    table = np.zeros(int(codes.max()) + 1, index_dtype(len(chars)))  # code point -> index
+    table[codes] = np.arange(len(chars))
+    ix = np.empty(n, table.dtype)
+    pos = 0
+    for text in chunks():
+        points = np.frombuffer(text.encode("utf-32-le"), np.uint32)
+        ix[pos:pos + len(points)] = table[points]
+        pos += len(points)
+    return ix, chars
+
+
+def read_corpus(path, encoding="utf-8", chars=None):
+    """A text file as (index array, sorted vocabulary). Text is Unicode code points; the file
+    is decoded in chunks, so memory holds the index array and one chunk."""
+    check_encoding(encoding)
+    return _encode(lambda: _decoded_chunks(path, encoding), chars, name=str(path))
+
+
+def count_unknown(path, chars, encoding="utf-8"):
+    """How many characters of the file are outside `chars`."""
+    known = set(chars)
+    return sum(sum(1 for c in text if c not in known) for text in _decoded_chunks(path, encoding))
+
+
+def read_corpus_skipping_unknown(path, chars, encoding="utf-8"):
+    """Like read_corpus with a fixed vocabulary, dropping the characters outside it."""
+    known = set(chars)
+    keep = lambda: ("".join(c for c in text if c in known) for text in _decoded_chunks(path, encoding))
+    return _encode(keep, chars, name=str(path))
+
+
+def builtin_corpus():
+    """The running Python's standard-library source: *.py under the stdlib folder in sorted
+    order (tests and site-packages left out), up to BUILTIN_CAP characters. Present on every
+    machine with Python, so `minrnn train` works with no file at all."""
+    root = Path(os.__file__).parent
+    pieces, size = [], 0
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root).parts
+        if "site-packages" in rel or "test" in rel or "tests" in rel or "idlelib" in rel:
+            continue
+        try:
+            text = path.read_text("utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        if "\x00" in text:
+            continue
+        pieces.append(text[:BUILTIN_CAP - size])
+        size += len(pieces[-1])
+        if size >= BUILTIN_CAP:
+            break
+    text = "".join(pieces)
+    name = f"python{sys.version_info.major}.{sys.version_info.minor}-stdlib"
+    ix, chars = _encode(lambda: iter([text]), name=name)
+    return ix, chars, name
+
+
+def decode(ix, chars):
+    return "".join(chars[i] for i in ix)
+
+
+def split(ix, val_frac):
+    """Train on the first part, validate on the last val_frac of the text (contiguous)."""
+    n_val = int(len(ix) * val_frac)
+    return ix[:len(ix) - n_val], ix[len(ix) - n_val:]
+
+
+def streams(ix, batch_size):
+    """char-rnn's layout: the text cut into batch_size contiguous streams, as (B, L) views of
+    inputs and of their targets (the next character). Column j of both is one time step."""
+    L = (len(ix) - 1) // batch_size
+    return ix[:batch_size * L].reshape(batch_size, L), ix[1:batch_size * L + 1].reshape(batch_size, L)
+
+
+def chunks(inputs, targets, seq_length):
+    """(T, B) input and target chunks along the streams, in order; the last may be shorter."""
+    for p in range(0, inputs.shape[1], seq_length):
+        yield inputs[:, p:p + seq_length].T, targets[:, p:p + seq_length].T

@@ -1,0 +1,111 @@
+"""Optimizers and gradient clipping.
+
+Each optimizer updates one flat parameter vector from one flat gradient vector (CharRNN keeps
+its named parameters as views into a single array), so an update is a handful of array
+operations whatever the number of parameters. State is plain arrays and numbers, so that it
+goes into a checkpoint as it is.
+"""
+import numpy as np
+
+
+def clip_elementwise(grad, limit):
+    """min-char-rnn's clip: every gradient entry into [-limit, limit], in place."""
+    np.clip(grad, -limit, limit, out=grad)
+
+
+def clip_global_norm(grad, max_norm):
+    """Scale the whole gradient down, in place, when its L2 norm exceeds max_norm.
+    Returns the norm before clipping."""
+    norm = float(np.sqrt(grad @ grad))
+    if norm > max_norm:
+        grad *= max_norm / norm
+    return norm
+
+
+class SGD:
+    """theta -= lr * g, or with momentum: v = momentum * v - lr * g; theta += v."""
+
+    def __init__(self, size, lr, momentum=0.0, dtype=np.float64):
+        self.lr, self.momentum = lr, momentum
+        self.v = np.zeros(size, dtype)
+
+    def step(self, theta, g):
+        if self.momentum:
+            self.v *= self.momentum
+            self.v -= self.lr * g
+            theta += self.v
+        else:
+            theta -= self.lr * g
+
+    def state(self):
+        return {"v": self.v}
+
+
+class Adagrad:
+    """min-char-rnn's update, exactly: mem += g*g; theta -= lr * g / sqrt(mem + 1e-8)."""
+
+    def __init__(self, size, lr, dtype=np.float64):
+        self.lr = lr
+        self.mem = np.zeros(size, dtype)
+
+    def step(self, theta, g):
+        self.mem += g * g
+        theta -= self.lr * g / np.sqrt(self.mem + 1e-8)
+
+    def state(self):
+        return {"mem": self.mem}
+
+
+class RMSProp:
+    """cache = decay * cache + (1 - decay) * g*g; theta -= lr * g / (sqrt(cache) + eps)."""
+
+    def __init__(self, size, lr, decay=0.95, eps=1e-8, dtype=np.float64):
+        self.lr, self.decay, self.eps = lr, decay, eps
+        self.cache = np.zeros(size, dtype)
+
+    def step(self, theta, g):
+        self.cache *= self.decay
+        self.cache += (1 - self.decay) * g * g
+        theta -= self.lr * g / (np.sqrt(self.cache) + self.eps)
+
+    def state(self):
+        return {"cache": self.cache}
+
+
+class Adam:
+    """Adam with bias correction (Kingma & Ba, 2015)."""
+
+    def __init__(self, size, lr, beta1=0.9, beta2=0.999, eps=1e-8, dtype=np.float64):
+        self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
+        self.m = np.zeros(size, dtype)
+        self.v = np.zeros(size, dtype)
+        self.t = np.zeros((), np.int64)  # an array, so that it is saved with the rest of the state
+
+    def step(self, theta, g):
+        self.t += 1
+        self.m *= self.beta1
+        self.m += (1 - self.beta1) * g
+        self.v *= self.beta2
+        self.v += (1 - self.beta2) * g * g
+        # bias correction folded into the step size
+        t = int(self.t)
+        lr_t = float(self.lr * np.sqrt(1 - self.beta2**t) / (1 - self.beta1**t))
+        theta -= lr_t * self.m / (np.sqrt(self.v) + self.eps)
+
+    def state(self):
+        return {"m": self.m, "v": self.v, "t": self.t}
+
+
+OPTIMIZERS = {"sgd": SGD, "adagrad": Adagrad, "rmsprop": RMSProp, "adam": Adam}
+
+
+def make_optimizer(name, size, lr, dtype=np.float64, momentum=0.0):
+    if name == "sgd":
+        return SGD(size, lr, momentum=momentum, dtype=dtype)
+    return OPTIMIZERS[name](size, lr, dtype=dtype)
+
+
+def load_state(optimizer, arrays):
+    """Copy saved state arrays into a freshly made optimizer of the same kind and size."""
+    for name, current in optimizer.state().items():
+        current[...] = arrays[name]

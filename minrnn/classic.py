@@ -15,9 +15,10 @@ from .sample import generate
 
 
 def run_classic(ix, chars, hidden_size=100, seq_length=25, lr=0.1, seed=0, iterations=None,
-                sample_every=100, sample_length=200, print_every=100, out=sys.stdout):
+                sample_every=100, sample_length=200, print_every=100, out=None):
     """Train until `iterations` (None: until Ctrl-C), printing as min-char-rnn prints.
     Returns the model and the smoothed loss."""
+    out = out or sys.stdout
     if len(ix) < seq_length + 1:
         raise MinrnnError(
             f"the text has {len(ix)} characters, fewer than seq_length + 1 = {seq_length + 1}: "

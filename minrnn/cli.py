@@ -75,6 +75,7 @@ def build_parser():
     t.add_argument("--clip", type=positive_float, help=f"gradient clip (default {d.clip})")
     t.add_argument("--clip-mode", choices=["norm", "value"], help="global L2 norm or element-wise (default norm)")
     t.add_argument("--dtype", choices=["float32", "float64"], help="(default float32)")
+    t.add_argument("--init-scale", type=positive_float, help="std of the initial weights (default 1/sqrt(hidden))")
     t.add_argument("--val-frac", type=_fraction_below_one, help="last part held out (default 0.1)")
     t.add_argument("--eval-every", type=count, help=f"iterations between evaluations, 0 = never (default {d.eval_every})")
     t.add_argument("--sample-every", type=count, help=f"iterations between samples, 0 = never (default {d.sample_every})")

@@ -1,0 +1,142 @@
+"""The notebook seed's second cell, verbatim, run on `from minrnn import VanillaRNN` alone."""
+import contextlib
+import io
+import re
+import warnings
+
+import numpy as np
+import pytest
+
+from minrnn import DivergenceWarning, VanillaRNN
+
+NOTEBOOK_CELL_2 = r"""
+# Training example: learn to predict next character for a very small corpus
+# Paste as a new cell below the previous one and run both.
+
+data = "hello world\n" * 200  # small corpus repeated to give enough steps
+chars = sorted(list(set(data)))
+vocab_size = len(chars)
+char_to_ix = {ch: i for i, ch in enumerate(chars)}
+ix_to_char = {i: ch for ch, i in char_to_ix.items()}
+
+print("Vocab size:", vocab_size)
+print("Chars:", chars)
+
+# Hyperparameters
+hidden_size = 100
+seq_len = 25
+learning_rate = 1e-1
+iterations = 3000
+print_every = 300
+
+# Initialize model
+rnn = VanillaRNN(input_size=vocab_size, hidden_size=hidden_size, output_size=vocab_size,
+                 seq_len=seq_len, learning_rate=learning_rate)
+
+# Prepare data as list of indices
+data_ix = [char_to_ix[ch] for ch in data]
+data_len = len(data_ix)
+
+# Training loop (simple SGD over sequence chunks)
+p = 0  # data pointer
+smooth_loss = -np.log(1.0 / vocab_size) * seq_len
+
+for it in range(1, iterations + 1):
+    # prepare inputs and targets
+    if p + seq_len + 1 >= data_len or it == 1:
+        hprev = np.zeros((hidden_size, 1))  # reset RNN memory
+        p = 0  # go from start of data
+    inputs = data_ix[p:p + seq_len]
+    targets = data_ix[p + 1:p + seq_len + 1]
+
+    # forward
+    xs, hs, ys, ps = rnn.forward(inputs, hprev)
+    loss = rnn.compute_loss(ps, targets)
+    smooth_loss = smooth_loss * 0.999 + loss * 0.001
+
+    # backward
+    grads, hprev = rnn.backward(xs, hs, ps, targets)
+    rnn.update_params(grads)
+
+    p += seq_len  # move data pointer
+
+    if it % print_every == 0 or it == 1:
+        print(f"Iter {it}, loss: {smooth_loss:.4f}")
+        # sample from the model
+        sample_ix = rnn.sample(seed_ix=inputs[0], n=50, h=hs[seq_len-1])
+        txt = ''.join(ix_to_char[ix] for ix in sample_ix)
+        print("----\n", txt, "\n----")
+
+# Final sample after training
+seed = char_to_ix['h']
+sample_ix = rnn.sample(seed_ix=seed, n=100)
+print("Final sample:\n", ''.join(ix_to_char[ix] for ix in sample_ix))
+"""
+
+
+def run_cell(cell=NOTEBOOK_CELL_2):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(cell, {"VanillaRNN": VanillaRNN, "np": np})
+    printed = out.getvalue()
+    losses = [float(x) for x in re.findall(r"^Iter \d+, loss: ([\d.]+)$", printed, re.M)]
+    return losses, printed.split("Final sample:")[1]
+
+
+def test_notebook_cell_learns_hello_world():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DivergenceWarning)
+        losses, final = run_cell()
+    assert losses[0] == pytest.approx(54.9306, abs=1e-4)  # the notebook's own first line
+    assert all(b < a for a, b in zip(losses, losses[1:]))  # falling at every print
+    assert losses[-1] < 5
+    assert final.count("hello world") >= 5
+
+
+def test_plain_sgd_reproduces_the_divergence_and_warns():
+    cell = NOTEBOOK_CELL_2.replace("learning_rate=learning_rate)", "learning_rate=learning_rate, optimizer=\"sgd\")")
+    with pytest.warns(DivergenceWarning, match="learning rate 0.1 is too large"):
+        losses, _ = run_cell(cell)
+    assert losses[-1] > 200  # the notebook printed 331: it climbs, as there
+
+
+def test_sgd_with_a_smaller_step_learns_without_warning():
+    cell = NOTEBOOK_CELL_2.replace("learning_rate = 1e-1", "learning_rate = 1e-2").replace(
+        "learning_rate=learning_rate)", "learning_rate=learning_rate, optimizer=\"sgd\")")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DivergenceWarning)
+        losses, _ = run_cell(cell)
+    assert losses[-1] < 10
+
+
+def test_methods_shapes_and_hidden_state():
+    rnn = VanillaRNN(5, 7, 5, seed=1)
+    hprev = np.zeros((7, 1))
+    xs, hs, ys, ps = rnn.forward([0, 1, 2], hprev)
+    assert hs[-1].shape == (7, 1) and np.array_equal(hs[-1], hprev)
+    assert xs[1].shape == (5, 1) and xs[1][1, 0] == 1 and ps[2].shape == (5, 1)
+    assert ps[0].sum() == pytest.approx(1.0)
+    grads, h = rnn.backward(xs, hs, ps, [1, 2, 3])
+    assert set(grads) == {"Wxh", "Whh", "Why", "bh", "by"} and np.array_equal(h, hs[2])
+    before = rnn.Whh.copy()
+    rnn.update_params(grads)
+    assert not np.array_equal(before, rnn.Whh)  # rnn.Whh is the live parameter
+    assert len(rnn.sample(0, 12)) == 12
+
+
+def test_gradients_are_charrnn_gradients():
+    """The class is a face: its gradients are CharRNN's for the same chunk, clipped."""
+    rnn = VanillaRNN(4, 6, 4, clip=1e9)
+    xs, hs, ps = (lambda r: (r[0], r[1], r[3]))(rnn.forward([3, 1, 0, 2], np.zeros((6, 1))))
+    grads, _ = rnn.backward(xs, hs, ps, [1, 0, 2, 3])
+    _, _, _ = rnn.model.loss_and_grads(np.array([[3], [1], [0], [2]]), np.array([[1], [0], [2], [3]]),
+                                      np.zeros((1, 6)))
+    for name, g in rnn.model.grads.items():
+        assert np.array_equal(grads[name], g)
+
+
+def test_rejects_unknown_optimizer_and_mismatched_sizes():
+    with pytest.raises(ValueError, match="optimizer"):
+        VanillaRNN(5, 5, 5, optimizer="adam!")
+    with pytest.raises(ValueError, match="input_size must equal output_size"):
+        VanillaRNN(5, 5, 6)

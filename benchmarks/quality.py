@@ -3,7 +3,7 @@ settings (through `minrnn train`), and a PyTorch nn.RNN peer, one after the othe
 
     python benchmarks/quality.py                      # all three, 8 minutes each
     python benchmarks/quality.py --minutes 2 --only minrnn
-    python benchmarks/quality.py --config "--hidden 384 --lr 3e-3" --minutes 5   # a sweep point
+    python benchmarks/quality.py --only minrnn --config "" --config "--hidden 384 --lr 3e-3"   # a sweep
 
 Each run trains for --minutes of wall time with evaluations included (so the figures are, if
 anything, pessimistic) and reports the validation loss (nats/char, last 10% of the text) at 2,
@@ -114,7 +114,8 @@ def main():
     parser.add_argument("--text", default=str(DEFAULT_TEXT))
     parser.add_argument("--minutes", type=float, default=8)
     parser.add_argument("--only", choices=["minrnn", "min-char-rnn", "pytorch"], action="append")
-    parser.add_argument("--config", default="", help="extra `minrnn train` flags for the minrnn run")
+    parser.add_argument("--config", action="append", default=[],
+                        help="extra `minrnn train` flags for a minrnn run; repeat it for a sweep")
     parser.add_argument("--plot", default=str(HERE / "quality.png"))
     args = parser.parse_args()
     runs = args.only or ["minrnn", "min-char-rnn", "pytorch"]
@@ -124,9 +125,12 @@ def main():
         for name in runs:
             print(f"# {name}: {args.minutes:g} minutes ...", flush=True)
             if name == "minrnn":
-                curves[name], config = minrnn_curve(args.text, args.config, args.minutes, work)
-                print("# minrnn config:", {k: config[k] for k in ("hidden", "seq_length", "batch_size",
-                                                                   "optimizer", "lr", "eval_every")})
+                for flags in args.config or [""]:
+                    label = f"minrnn {flags}".strip()
+                    print(f"#   {label}", flush=True)
+                    curves[label], config = minrnn_curve(args.text, flags, args.minutes, work)
+                    print("# config:", {k: config[k] for k in ("hidden", "seq_length", "batch_size",
+                                                               "optimizer", "lr", "eval_every")}, flush=True)
             elif name == "min-char-rnn":
                 curves[name], _ = minrnn_curve(args.text, MIN_CHAR_RNN, args.minutes, work)
             else:

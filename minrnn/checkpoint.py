@@ -1,10 +1,13 @@
 """Checkpoints: one .npz holding named arrays and one JSON metadata entry.
 
 Written to a temporary file beside the target, synced, then renamed over it, so a crash
-leaves either the old checkpoint or the new one, never half of one. Read with
-allow_pickle=False, so loading one never runs code.
+leaves either the old checkpoint or the new one, never half of one. Read entry by entry, each
+array's header checked before its data (no Python objects, so loading one never runs code; no
+more data than the file holds; the expected shape and dtype), and only the entries a command
+needs: sample and eval read the parameters, not the optimizer state.
 """
 import json
+import math
 import os
 import zipfile
 from pathlib import Path
@@ -59,62 +62,168 @@ def resolve(path):
     return path
 
 
-def load(path):
-    """Returns (arrays, meta). Any problem with the file is a MinrnnError naming it."""
-    path = resolve(path)
-    if not path.exists():
-        raise MinrnnError(f"{path}: no such checkpoint")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            if not isinstance(z, np.lib.npyio.NpzFile):
-                raise MinrnnError(f"{path}: not a minrnn checkpoint (a bare .npy array, not an .npz)")
-            if META_KEY not in z.files:
+def _read_header(f):
+    """An .npy header: (shape, fortran_order, dtype), read without reading the data."""
+    version = np.lib.format.read_magic(f)
+    if version == (1, 0):
+        return np.lib.format.read_array_header_1_0(f)
+    if version == (2, 0):
+        return np.lib.format.read_array_header_2_0(f)
+    raise ValueError(f"unsupported .npy format version {version}")
+
+
+def _refuse_pickle(path):
+    return MinrnnError(f"{path}: holds pickled Python objects; refused, since loading them could run code "
+                       "(minrnn checkpoints never contain any)")
+
+
+def _read_array(path, zf, name, expect=None):
+    """One array of the archive. Its header is checked before any data is read: no Python
+    objects (their pickles are never loaded), no more data than the file holds, and, with
+    expect=(shape, dtype), exactly that shape and dtype."""
+    info = zf.getinfo(name + ".npy")
+    with zf.open(info) as f:
+        shape, fortran, dtype = _read_header(f)
+        if dtype.hasobject:
+            raise _refuse_pickle(path)
+        if expect is not None and (shape, dtype) != expect:
+            raise MinrnnError(f"{path}: parameter {name} is {dtype}{list(shape)}, "
+                              f"expected {expect[1]}{list(expect[0])}")
+        size = math.prod(shape) * dtype.itemsize
+        if size > info.file_size:
+            raise MinrnnError(f"{path}: damaged (array {name} claims {size:,} bytes; the file holds "
+                              f"{info.file_size:,})")
+        buf = bytearray(size)
+        view, got = memoryview(buf), 0
+        while got < size:
+            n = f.readinto(view[got:])
+            if not n:
+                raise MinrnnError(f"{path}: damaged (array {name} is cut short)")
+            got += n
+    return np.frombuffer(buf, dtype).reshape(shape, order="F" if fortran else "C")
+
+
+class _Archive:
+    """A checkpoint opened for reading: the zip archive np.savez wrote, its metadata parsed and
+    checked; arrays are read one by one on request, so a caller reads only what it needs.
+    Every problem becomes a MinrnnError naming the file."""
+
+    def __init__(self, path):
+        self.path = path = resolve(path)
+        if not path.exists():
+            raise MinrnnError(f"{path}: no such checkpoint")
+        try:
+            with open(path, "rb") as f:
+                magic = f.read(8)
+                if magic.startswith(b"\x93NUMPY"):
+                    f.seek(0)
+                    if _read_header(f)[2].hasobject:
+                        raise _refuse_pickle(path)
+                    raise MinrnnError(f"{path}: not a minrnn checkpoint (a bare .npy array, not an .npz)")
+            if magic[:1] == b"\x80":  # how pickles of protocol 2 and later begin
+                raise _refuse_pickle(path)
+            if not magic:
+                raise MinrnnError(f"{path}: not a minrnn checkpoint, or a damaged one (the file is empty)")
+            if not magic.startswith(b"PK"):
+                raise MinrnnError(f"{path}: not a minrnn checkpoint (not an .npz archive)")
+            self.zf = zipfile.ZipFile(path)
+        except MinrnnError:
+            raise
+        except PermissionError:
+            raise MinrnnError(f"{path}: cannot read it (permission denied)") from None
+        except Exception as e:  # anything a damaged or hostile file makes the readers raise
+            raise self.damaged(e) from None
+        try:
+            self.names = {n[:-4] for n in self.zf.namelist() if n.endswith(".npy")}
+            if META_KEY not in self.names:
                 raise MinrnnError(f"{path}: not a minrnn checkpoint (no metadata entry)")
-            arrays = {name: z[name] for name in z.files}
-    except MinrnnError:
-        raise
-    except ValueError as e:
-        if "pickle" in str(e):
-            raise MinrnnError(f"{path}: holds pickled Python objects; refused, since loading them "
-                              "could run code (minrnn checkpoints never contain any)") from None
-        raise MinrnnError(f"{path}: not a valid checkpoint ({e})") from None
-    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
-        raise MinrnnError(f"{path}: not a minrnn checkpoint, or a damaged one ({e})") from None
-    blob = arrays.pop(META_KEY)
-    try:
-        meta = json.loads(blob.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, ValueError):
-        raise MinrnnError(f"{path}: its metadata is not valid JSON") from None
-    if not isinstance(meta, dict):
-        raise MinrnnError(f"{path}: its metadata is not a JSON object")
-    version = meta.get("format_version")
-    if version != FORMAT_VERSION:
-        raise MinrnnError(f"{path}: checkpoint format version {version!r}; this minrnn reads version {FORMAT_VERSION}")
-    return arrays, meta
+            self.meta = self._meta(self.read(META_KEY))
+        except BaseException:
+            self.zf.close()
+            raise
+
+    def damaged(self, e):
+        if isinstance(e, MemoryError):
+            return MinrnnError(f"{self.path}: damaged (an entry claims more memory than there is)")
+        return MinrnnError(f"{self.path}: not a minrnn checkpoint, or a damaged one ({type(e).__name__}: {e})")
+
+    def read(self, name, expect=None):
+        try:
+            return _read_array(self.path, self.zf, name, expect)
+        except MinrnnError:
+            raise
+        except Exception as e:
+            raise self.damaged(e) from None
+
+    def _meta(self, blob):
+        path = self.path
+        if blob.dtype != np.uint8 or blob.ndim != 1:
+            raise MinrnnError(f"{path}: its metadata is not valid JSON (not a byte string)")
+        try:
+            meta = json.loads(blob.tobytes().decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            raise MinrnnError(f"{path}: its metadata is not valid JSON") from None
+        if not isinstance(meta, dict):
+            raise MinrnnError(f"{path}: its metadata is not a JSON object")
+        version = meta.get("format_version")
+        if version != FORMAT_VERSION:
+            raise MinrnnError(f"{path}: checkpoint format version {version!r}; "
+                              f"this minrnn reads version {FORMAT_VERSION}")
+        return meta
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.zf.close()
 
 
-def load_model(path):
-    """A checkpoint's model and metadata, after checking every parameter's shape and dtype."""
-    arrays, meta = load(path)
-    path = resolve(path)
-    try:
-        chars = meta["vocab"]
-        hidden = int(meta["config"]["hidden"])
-        dtype = np.dtype(meta["config"]["dtype"])
-        if not (isinstance(chars, list) and chars and all(isinstance(c, str) and len(c) == 1 for c in chars)):
-            raise ValueError("vocab must be a list of characters")
-    except (KeyError, TypeError, ValueError) as e:
-        raise MinrnnError(f"{path}: its metadata lacks a valid vocabulary or config ({e})") from None
-    if dtype not in (np.float32, np.float64):
-        raise MinrnnError(f"{path}: unsupported dtype {dtype}")
+def load(path, names=None):
+    """Returns (arrays, meta): every array, or only those of `names` the file holds (none for
+    names=(): the metadata alone). Any problem with the file is a MinrnnError naming it; no
+    pickle in it is ever loaded."""
+    with _Archive(path) as archive:
+        wanted = archive.names - {META_KEY} if names is None else archive.names & set(names)
+        return {name: archive.read(name) for name in sorted(wanted)}, archive.meta
+
+
+def _model_meta(path, meta):
+    """(vocabulary, hidden size, dtype) from a checkpoint's metadata, checked."""
+    chars, config = meta.get("vocab"), meta.get("config")
+    if not (isinstance(chars, list) and chars and all(isinstance(c, str) and len(c) == 1 for c in chars)):
+        raise MinrnnError(f"{path}: its metadata lacks a valid vocabulary (a list of characters)")
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in chars) or len(set(chars)) != len(chars):
+        raise MinrnnError(f"{path}: its vocabulary holds surrogates or repeated characters")
+    if not isinstance(config, dict):
+        raise MinrnnError(f"{path}: its metadata lacks the model's config")
+    hidden, dtype = config.get("hidden"), config.get("dtype")
+    if not isinstance(hidden, int) or isinstance(hidden, bool) or hidden < 1:
+        raise MinrnnError(f"{path}: its config has no valid hidden size ({hidden!r})")
+    if dtype not in ("float32", "float64"):
+        raise MinrnnError(f"{path}: unsupported dtype {dtype!r} (float32 or float64)")
+    return chars, hidden, np.dtype(dtype)
+
+
+def load_model(path, everything=False):
+    """A checkpoint's model, arrays and metadata: (model, arrays, meta). Every parameter's shape
+    and dtype is checked against the metadata before it is read, and its values must be
+    finite. `arrays` holds the parameters, and with everything=True the rest (optimizer
+    state, carried hidden state) as well; sample and eval read only the parameters."""
+    with _Archive(path) as archive:
+        path, meta = archive.path, archive.meta
+        chars, hidden, dtype = _model_meta(path, meta)
+        shapes = param_shapes(len(chars), hidden)
+        arrays = {}
+        for name, shape in shapes.items():
+            if name not in archive.names:
+                raise MinrnnError(f"{path}: parameter {name} is missing")
+            a = arrays[name] = archive.read(name, expect=(shape, dtype))
+            if not np.isfinite(a).all():
+                raise MinrnnError(f"{path}: parameter {name} holds NaN or infinite values")
+        if everything:
+            for name in sorted(archive.names - set(shapes) - {META_KEY}):
+                arrays[name] = archive.read(name)
     model = CharRNN(len(chars), hidden, dtype)
-    for name, shape in param_shapes(len(chars), hidden).items():
-        a = arrays.get(name)
-        if a is None:
-            raise MinrnnError(f"{path}: parameter {name} is missing")
-        if a.shape != shape or a.dtype != dtype:
-            raise MinrnnError(f"{path}: parameter {name} is {a.dtype}{list(a.shape)}, expected {dtype}{list(shape)}")
-        if not np.isfinite(a).all():
-            raise MinrnnError(f"{path}: parameter {name} holds NaN or infinite values")
-        model.params[name][...] = a
+    for name in shapes:
+        model.params[name][...] = arrays[name]
     return model, arrays, meta

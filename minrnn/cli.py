@@ -13,7 +13,9 @@ from . import __version__, checkpoint, data
 from .classic import run_classic
 from .data import MinrnnError
 from .sample import generate, prime
-from .train import RESUMABLE, Config, evaluate, train
+from .train import RESUMABLE, Config, RunFolder, check_fits, config_from_meta, evaluate, model_bytes, train
+
+GREEDY_BELOW = 1e-6  # smaller temperatures overflow the logits; sampling at them is argmax anyway
 
 
 def _number(kind, low, inclusive):
@@ -32,6 +34,15 @@ positive_int, positive_float = _number(int, 0, False), _number(float, 0, False)
 count, fraction = _number(int, 0, True), _number(float, 0, True)
 
 
+def _at_most(parse, high):
+    def bounded(text):
+        value = parse(text)
+        if value > high:
+            raise argparse.ArgumentTypeError(f"{text} must be <= {high}")
+        return value
+    return bounded
+
+
 def _fraction_below_one(text):
     value = fraction(text)
     if value >= 1:
@@ -39,8 +50,13 @@ def _fraction_below_one(text):
     return value
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse's own errors stay one line too (subcommands inherit this)
+        super().error(_one_line(message))
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="minrnn", description="Character-level recurrent language models, from scratch in NumPy.")
     parser.add_argument("--version", action="version", version=f"minrnn {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -51,7 +67,7 @@ def build_parser():
     c.add_argument("--hidden", type=positive_int, default=100, help="hidden units (default 100)")
     c.add_argument("--seq-length", type=positive_int, default=25, help="BPTT chunk length (default 25)")
     c.add_argument("--lr", type=positive_float, default=0.1, help="Adagrad learning rate (default 0.1)")
-    c.add_argument("--seed", type=count, default=0, help="RandomState seed (default 0)")
+    c.add_argument("--seed", type=_at_most(count, 2**32 - 1), default=0, help="RandomState seed (default 0)")
     c.add_argument("--iterations", type=positive_int, help="stop after this many (default: until Ctrl-C)")
     c.add_argument("--sample-every", type=positive_int, default=100)
     c.add_argument("--sample-length", type=positive_int, default=200)
@@ -70,7 +86,7 @@ def build_parser():
     t.add_argument("--lr", type=positive_float, help=f"learning rate (default {d.lr})")
     t.add_argument("--momentum", type=_fraction_below_one, help="SGD momentum (default 0)")
     t.add_argument("--lr-schedule", choices=["constant", "step", "cosine"], help="(default constant)")
-    t.add_argument("--lr-decay", type=positive_float, help=f"step schedule's factor (default {d.lr_decay})")
+    t.add_argument("--lr-decay", type=_at_most(positive_float, 1), help=f"step schedule's factor, <= 1 (default {d.lr_decay})")
     t.add_argument("--lr-decay-every", type=positive_int, help="step schedule's period in iterations")
     t.add_argument("--clip", type=positive_float, help=f"gradient clip (default {d.clip})")
     t.add_argument("--clip-mode", choices=["norm", "value"], help="global L2 norm or element-wise (default norm)")
@@ -80,7 +96,7 @@ def build_parser():
     t.add_argument("--eval-every", type=count, help=f"iterations between evaluations, 0 = never (default {d.eval_every})")
     t.add_argument("--sample-every", type=count, help=f"iterations between samples, 0 = never (default {d.sample_every})")
     t.add_argument("--seed", type=count, help="random seed (default 0)")
-    t.add_argument("--threads", type=positive_int, help="BLAS threads (default: chosen from the model's size)")
+    t.add_argument("--threads", type=_at_most(positive_int, 4096), help="BLAS threads (default: chosen from the model's size)")
     t.add_argument("--iterations", type=positive_int, help="stop at this total iteration")
     t.add_argument("--epochs", type=positive_int, help="stop after this many passes over the text")
     t.add_argument("--minutes", type=positive_float, help="stop after this much time")
@@ -94,7 +110,8 @@ def build_parser():
                        description="Generate text from a checkpoint; the text alone goes to stdout.")
     s.add_argument("checkpoint", help="a .npz file or a run folder (its latest.npz)")
     s.add_argument("--length", type=positive_int, default=500)
-    s.add_argument("--temperature", type=positive_float, default=1.0, help="> 0; use --greedy for argmax")
+    s.add_argument("--temperature", type=positive_float, default=1.0,
+                   help=f"> 0; below {GREEDY_BELOW:g} it is --greedy, argmax")
     s.add_argument("--prime", default="", help="text to start from")
     s.add_argument("--seed", type=count, default=0)
     s.add_argument("--top-k", type=positive_int, default=0, help="sample among the k likeliest")
@@ -109,12 +126,19 @@ def build_parser():
     return parser
 
 
+def _check_sample_length(n, flag):
+    # generate() holds the indices and the decoded text: about 20 bytes a character
+    check_fits(20 * n, f"{flag} {n}")
+
+
 def info(text):
     print(f"minrnn: {text}", file=sys.stderr, flush=True)
 
 
 def cmd_classic(args):
+    _check_sample_length(args.sample_length, "--sample-length")
     ix, chars = data.read_corpus(args.file, args.encoding)
+    check_fits(model_bytes(len(chars), args.hidden, 8, 1, 1, args.seq_length), f"a model with --hidden {args.hidden}")
     run_classic(ix, chars, args.hidden, args.seq_length, args.lr, args.seed, args.iterations,
                 args.sample_every, args.sample_length, args.print_every)
 
@@ -129,13 +153,33 @@ def load_corpus(path, encoding, chars=None):
     return ix, builtin_chars, name
 
 
+def check_out(out):
+    """The --out folder's problems, found before a long read of the text."""
+    for folder in (out, *out.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise MinrnnError(f"{folder}: exists and is not a folder; choose another --out")
+            break
+    RunFolder.check_free(out)
+    if (out / "latest.npz").exists():
+        raise MinrnnError(f"{out}: already holds a run; continue it with --resume {out} or choose another --out")
+
+
 def cmd_train(args):
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config)
              if getattr(args, f.name, None) is not None}
     init_params = None
     if args.resume:
-        arrays, meta = checkpoint.load(args.resume)
-        cfg = Config(**meta["config"])
+        if args.init_from:
+            raise MinrnnError("--init-from starts a new run and --resume continues one: give one of them")
+        if args.out and Path(args.out) != Path(args.resume):
+            raise MinrnnError("--resume continues the run in its own folder; leave out --out")
+        if Path(args.resume).is_file():
+            raise MinrnnError(f"{args.resume}: --resume takes a run folder (the --out of the run), not a "
+                              "checkpoint file; to start from a checkpoint's weights use --init-from")
+        RunFolder.check_free(args.resume)
+        _, _, meta = checkpoint.load_model(args.resume)  # the model checked before the text is read
+        cfg = config_from_meta(meta, checkpoint.resolve(args.resume))
         clash = {k: v for k, v in given.items() if k not in RESUMABLE and v != getattr(cfg, k)}
         if clash:
             raise MinrnnError("--resume continues the run as it was configured; these flags differ "
@@ -143,7 +187,7 @@ def cmd_train(args):
         cfg = dataclasses.replace(cfg, **given)
         path = args.file or cfg.corpus
         ix, chars, name = load_corpus(path, cfg.encoding)
-        if chars != meta["vocab"]:
+        if chars != meta.get("vocab"):
             raise MinrnnError(f"{name}: its vocabulary differs from the checkpoint's; "
                               "resume with the text the run was started on")
         out = Path(args.resume)
@@ -155,21 +199,27 @@ def cmd_train(args):
             model, _, meta = checkpoint.load_model(args.init_from)
             chars, init_params = meta["vocab"], model.params
             cfg = dataclasses.replace(cfg, hidden=model.hidden_size)
+        if args.out:  # before reading what may be a large text
+            check_out(Path(args.out))
         ix, chars, name = load_corpus(path, cfg.encoding, chars)
         out = Path(args.out) if args.out else Path("runs") / f"{Path(name).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-        if out.is_dir() and (out / "latest.npz").exists():
-            raise MinrnnError(f"{out}: already holds a run; continue it with --resume {out} or choose another --out")
+        check_out(out)
     if not args.quiet:
         info(f"training on {name}: {len(ix):,} characters, {len(chars)} distinct; run folder {out}")
     result = train(cfg, ix, chars, out, args.iterations, args.epochs, args.minutes,
                    resume=bool(args.resume), init_params=init_params, quiet=args.quiet)
-    if not args.quiet:
+    if args.quiet:
+        pass
+    elif not (Path(result["out"]) / "latest.npz").exists():
+        info("stopped before the first iteration: nothing was saved")
+    else:
         how = "interrupted; saved" if result["stopped_by"] == "interrupted" else "saved"
         info(f"{how} at iteration {result['iteration']}: {Path(result['out']) / 'latest.npz'}"
              + (f" (best val {result['best_val']:.4f} nats/char)" if math.isfinite(result["best_val"]) else ""))
 
 
 def cmd_sample(args):
+    _check_sample_length(args.length, "--length")
     model, _, meta = checkpoint.load_model(args.checkpoint)
     chars = meta["vocab"]
     lookup = {c: i for i, c in enumerate(chars)}
@@ -179,8 +229,15 @@ def cmd_sample(args):
     rng = np.random.default_rng(args.seed)
     primed = [lookup[c] for c in args.prime] or [int(rng.integers(len(chars)))]
     h = prime(model, primed, model.zero_state())
-    ixs, _ = generate(model, rng, h, primed[-1], args.length, args.temperature, args.top_k, args.greedy)
-    sys.stdout.write(args.prime + data.decode(ixs, chars) + "\n")
+    greedy = args.greedy or args.temperature < GREEDY_BELOW
+    with np.errstate(over="ignore", under="ignore"):  # a huge temperature is uniform sampling: fine
+        ixs, _ = generate(model, rng, h, primed[-1], args.length, args.temperature, args.top_k, greedy)
+    text = args.prime + data.decode(ixs, chars) + "\n"
+    try:
+        sys.stdout.write(text)
+    except UnicodeEncodeError as e:
+        raise MinrnnError(f"the sample holds {e.object[e.start:e.end]!r}, which this terminal's encoding "
+                          f"({e.encoding}) cannot show; set PYTHONIOENCODING=utf-8", exit_code=1) from None
 
 
 def cmd_eval(args):
@@ -197,8 +254,13 @@ def cmd_eval(args):
         ix, _ = data.read_corpus(args.file, args.encoding, chars)
     if len(ix) < 2:
         raise MinrnnError(f"{args.file}: needs at least 2 characters to evaluate")
-    cfg = meta["config"]
-    nats = evaluate(model, ix, int(cfg.get("batch_size", 1)), int(cfg.get("seq_length", 25)))
+    layout = []
+    for name, default in (("batch_size", 1), ("seq_length", 25)):
+        v = meta["config"].get(name, default)
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise MinrnnError(f"{checkpoint.resolve(args.checkpoint)}: its config has an invalid {name} ({v!r})")
+        layout.append(v)
+    nats = evaluate(model, ix, *layout)
     print(f"{args.file}: {len(ix):,} characters\n"
           f"loss {nats:.4f} nats/char, {nats / math.log(2):.4f} bits/char, perplexity {math.exp(nats):.3f}")
 
@@ -206,12 +268,17 @@ def cmd_eval(args):
 COMMANDS = {"classic": cmd_classic, "train": cmd_train, "sample": cmd_sample, "eval": cmd_eval}
 
 
+def _one_line(message):
+    """An error stays one line even when it quotes a file name holding a line break."""
+    return str(message).replace("\r", "\\r").replace("\n", "\\n")
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         COMMANDS[args.command](args)
     except MinrnnError as e:
-        print(f"minrnn: error: {e}", file=sys.stderr)
+        print(f"minrnn: error: {_one_line(e)}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("minrnn: interrupted", file=sys.stderr)
@@ -220,6 +287,7 @@ def main(argv=None):
         print("minrnn: error: out of memory", file=sys.stderr)
         return 1
     except OSError as e:
-        print(f"minrnn: error: {e.strerror or e}" + (f": {e.filename}" if e.filename else ""), file=sys.stderr)
+        print("minrnn: error: " + _one_line(f"{e.strerror or e}" + (f": {e.filename}" if e.filename else "")),
+              file=sys.stderr)
         return 1
     return 0

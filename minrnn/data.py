@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 CHUNK_BYTES = 1 << 22  # files are decoded 4 MiB at a time, so a large file is never held twice
+ENCODE_CHARS = 1 << 20  # characters turned into indices at a time
 BUILTIN_CAP = 4_000_000  # characters of Python's standard library used as the built-in corpus
 
 
@@ -25,29 +26,42 @@ class MinrnnError(Exception):
 
 def _decoded_chunks(path, encoding):
     """Yield the file's text in pieces, checking as it goes: the first problem raises a
-    MinrnnError naming the file, the problem and, for a decoding error, the byte offset."""
+    MinrnnError naming the file, the problem and, for a decoding error, the byte offset
+    (counted from 0, from the start of the file)."""
     path = Path(path)
     if not path.exists():
         raise MinrnnError(f"{path}: no such file")
     if path.is_dir():
         raise MinrnnError(f"{path}: is a directory, not a text file")
-    if codecs.lookup(encoding).name == "utf-8":
-        encoding = "utf-8-sig"  # a byte-order mark is dropped, not read as a character
-    decoder = codecs.getincrementaldecoder(encoding)()
+    name = codecs.lookup(encoding).name
+    utf8 = name in ("utf-8", "utf-8-sig")
+    decoder = codecs.getincrementaldecoder("utf-8" if utf8 else encoding)()
     offset = 0  # bytes fed to the decoder so far
     try:
         with open(path, "rb") as f:
+            head = b""
+            if utf8:  # a byte-order mark is dropped, not read as a character
+                head = f.read(3)
+                if head == codecs.BOM_UTF8:
+                    head, offset = b"", 3
             while True:
-                raw = f.read(CHUNK_BYTES)
+                raw = head + f.read(CHUNK_BYTES)
+                head = b""
                 pending = len(decoder.getstate()[0])  # undecoded bytes left from the last piece
                 try:
                     text = decoder.decode(raw, final=not raw)
                 except UnicodeDecodeError as e:
                     at = offset - pending + e.start
+                    if b"\x00" in raw:
+                        raise MinrnnError(f"{path}: not valid {name.removesuffix('-sig')} at byte {at}, and it "
+                                          "contains NUL bytes: it looks like binary data, not text") from None
                     raise MinrnnError(
-                        f"{path}: not valid {encoding.removesuffix('-sig')} at byte {at}; "
+                        f"{path}: not valid {name.removesuffix('-sig')} at byte {at}; "
                         "if the file uses another encoding, pass it with --encoding (e.g. --encoding latin-1)"
                     ) from None
+                except UnicodeError as e:  # a codec's own complaint, such as UTF-16 without a BOM
+                    raise MinrnnError(f"{path}: not valid {name} ({e}); pass the file's encoding with --encoding"
+                                      ) from None
                 nul = text.find("\x00")
                 if nul >= 0:
                     raise MinrnnError(f"{path}: contains NUL characters, so it looks like binary data, not text")
@@ -65,10 +79,13 @@ def _decoded_chunks(path, encoding):
 
 
 def check_encoding(encoding):
+    """A text encoding Python knows (not a bytes-to-bytes codec such as base64 or rot13)."""
     try:
-        codecs.lookup(encoding)
-    except LookupError:
+        info = codecs.lookup(encoding)
+    except (LookupError, TypeError, ValueError):
         raise MinrnnError(f"unknown encoding {encoding!r}") from None
+    if not getattr(info, "_is_text_encoding", True):  # what str.encode and bytes.decode check
+        raise MinrnnError(f"{encoding!r} is not a text encoding")
 
 
 def index_dtype(vocab_size):
@@ -76,19 +93,23 @@ def index_dtype(vocab_size):
     return np.min_scalar_type(max(vocab_size - 1, 0))
 
 
-def _encode(chunks, chars=None, name="text"):
+def _encode(chunks, chars=None, name="text", empty="the file is empty"):
     """Two passes over `chunks()` (a function returning an iterator of strings): one to count
     characters and find the vocabulary, one to fill the index array. Returns (ix, chars).
 
     With `chars` given (a checkpoint's vocabulary) characters outside it are an error that
-    counts and lists them."""
+    counts and lists them. Without, a text of one distinct character is an error: there is
+    nothing for a model to learn from it."""
     seen, n = set(), 0
     for text in chunks():
         seen.update(text)
         n += len(text)
     if n == 0:
-        raise MinrnnError(f"{name}: the file is empty")
+        raise MinrnnError(f"{name}: {empty}")
     if chars is None:
+        if len(seen) < 2:
+            raise MinrnnError(f"{name}: has only one distinct character ({next(iter(seen))!r}), "
+                              "so there is nothing to learn; use a text with at least two")
         chars = sorted(seen)
     else:
         unknown = sorted(seen - set(chars))
@@ -103,10 +124,16 @@ def _encode(chunks, chars=None, name="text"):
     ix = np.empty(n, table.dtype)
     pos = 0
     for text in chunks():
-        points = np.frombuffer(text.encode("utf-32-le"), np.uint32)
-        ix[pos:pos + len(points)] = table[points]
-        pos += len(points)
+        for i in range(0, len(text), ENCODE_CHARS):  # in slices: a chunk as UTF-32 is 4x its size
+            points = np.frombuffer(text[i:i + ENCODE_CHARS].encode("utf-32-le"), np.uint32)
+            ix[pos:pos + len(points)] = table[points]
+            pos += len(points)
     return ix, chars
+
+
+def encode(text, chars=None):
+    """A string as (index array, sorted vocabulary), or indices into a given vocabulary."""
+    return _encode(lambda: iter([text]), chars)
 
 
 def read_corpus(path, encoding="utf-8", chars=None):
@@ -119,14 +146,15 @@ def read_corpus(path, encoding="utf-8", chars=None):
 def count_unknown(path, chars, encoding="utf-8"):
     """How many characters of the file are outside `chars`."""
     known = set(chars)
-    return sum(sum(1 for c in text if c not in known) for text in _decoded_chunks(path, encoding))
+    return sum(text.count(c) for text in _decoded_chunks(path, encoding) for c in set(text) - known)
 
 
 def read_corpus_skipping_unknown(path, chars, encoding="utf-8"):
     """Like read_corpus with a fixed vocabulary, dropping the characters outside it."""
     known = set(chars)
-    keep = lambda: ("".join(c for c in text if c in known) for text in _decoded_chunks(path, encoding))
-    return _encode(keep, chars, name=str(path))
+    keep = lambda: (text.translate(dict.fromkeys(map(ord, set(text) - known)))
+                    for text in _decoded_chunks(path, encoding))
+    return _encode(keep, chars, name=str(path), empty="none of its characters are in the model's vocabulary")
 
 
 def builtin_corpus():

@@ -68,11 +68,10 @@ class CharRNN:
         in self.grads) and the last hidden state, to carry into the next chunk."""
         hs, ys, (lookup_cache, rnn_cache, affine_cache) = self._forward(inputs, h0)
         loss, dys = layers.softmax_loss(ys, targets.ravel(), scale)
-        dhs, dWhy, dby = layers.affine_backward(dys, affine_cache)
-        dx, _, dWhh = layers.rnn_backward(dhs.reshape(hs.shape), rnn_cache)
-        dWxh, dbh = layers.lookup_backward(dx, lookup_cache)
-        g = self.grads
-        g["Wxh"][...], g["Whh"][...], g["Why"][...], g["bh"][...], g["by"][...] = dWxh, dWhh, dWhy, dbh, dby
+        g = self.grads  # each backward writes its parameter gradients straight into these views
+        dhs, _, _ = layers.affine_backward(dys, affine_cache, dW=g["Why"], db=g["by"])
+        dx, _, _ = layers.rnn_backward(dhs.reshape(hs.shape), rnn_cache, dWhh=g["Whh"])
+        layers.lookup_backward(dx, lookup_cache, dW=g["Wxh"], db=g["bh"])
         return loss, self.grad, hs[-1]
 
     def step(self, ix, h):

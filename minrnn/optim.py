@@ -10,7 +10,7 @@ import numpy as np
 
 def clip_elementwise(grad, limit):
     """min-char-rnn's clip: every gradient entry into [-limit, limit], in place."""
-    np.clip(grad, -limit, limit, out=grad)
+    grad.clip(-limit, limit, out=grad)  # the method skips np.clip's dispatch: 1 us of 7 at H=100
 
 
 def clip_global_norm(grad, max_norm):
@@ -47,10 +47,18 @@ class Adagrad:
     def __init__(self, size, lr, dtype=np.float64):
         self.lr = lr
         self.mem = np.zeros(size, dtype)
+        self._a, self._b = np.empty(size, dtype), np.empty(size, dtype)  # scratch, not state
 
     def step(self, theta, g):
-        self.mem += g * g
-        theta -= self.lr * g / np.sqrt(self.mem + 1e-8)
+        # the same arithmetic, written into scratch buffers instead of four fresh temporaries
+        a, b = self._a, self._b
+        np.multiply(g, g, out=a)
+        self.mem += a
+        np.add(self.mem, 1e-8, out=a)
+        np.sqrt(a, out=a)
+        np.multiply(g, self.lr, out=b)
+        b /= a
+        theta -= b
 
     def state(self):
         return {"mem": self.mem}
@@ -80,17 +88,28 @@ class Adam:
         self.m = np.zeros(size, dtype)
         self.v = np.zeros(size, dtype)
         self.t = np.zeros((), np.int64)  # an array, so that it is saved with the rest of the state
+        self._a, self._b = np.empty(size, dtype), np.empty(size, dtype)  # scratch, not state
 
     def step(self, theta, g):
+        # m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;  theta -= lr_t m / (sqrt(v) + eps),
+        # in place through two scratch buffers: no temporaries the size of theta
+        a, b = self._a, self._b
         self.t += 1
         self.m *= self.beta1
-        self.m += (1 - self.beta1) * g
+        np.multiply(g, 1 - self.beta1, out=a)
+        self.m += a
         self.v *= self.beta2
-        self.v += (1 - self.beta2) * g * g
+        np.multiply(g, 1 - self.beta2, out=a)
+        a *= g
+        self.v += a
         # bias correction folded into the step size
         t = int(self.t)
         lr_t = float(self.lr * np.sqrt(1 - self.beta2**t) / (1 - self.beta1**t))
-        theta -= lr_t * self.m / (np.sqrt(self.v) + self.eps)
+        np.sqrt(self.v, out=a)
+        a += self.eps
+        np.multiply(self.m, lr_t, out=b)
+        b /= a
+        theta -= b
 
     def state(self):
         return {"m": self.m, "v": self.v, "t": self.t}

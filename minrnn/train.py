@@ -56,13 +56,84 @@ class Config:
 # What the command line may change when a run is resumed; the rest must match the checkpoint.
 RESUMABLE = {"eval_every", "sample_every", "sample_length", "threads"}
 
+CHOICES = {"optimizer": ("adam", "rmsprop", "adagrad", "sgd"), "lr_schedule": ("constant", "step", "cosine"),
+           "clip_mode": ("norm", "value"), "dtype": ("float32", "float64")}
+
+
+def check_config(cfg, source="config"):
+    """Every field of the type and in the range the command line allows; a MinrnnError naming
+    the first that is not (a checkpoint's config may be damaged or hand-edited)."""
+    def bad(name, why):
+        return MinrnnError(f"{source}: {name} = {getattr(cfg, name)!r} {why}")
+    for f in dataclasses.fields(Config):
+        v, kind = getattr(cfg, f.name), type(f.default)
+        if kind is float:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise bad(f.name, "is not a finite number")
+        elif isinstance(v, bool) or not isinstance(v, kind):
+            raise bad(f.name, f"is not a{'n' if kind is int else ''} {kind.__name__}")
+    for name in ("hidden", "seq_length", "batch_size", "sample_length"):
+        if getattr(cfg, name) < 1:
+            raise bad(name, "must be > 0")
+    for name in ("lr_decay_every", "eval_every", "sample_every", "seed", "threads", "init_scale"):
+        if getattr(cfg, name) < 0:
+            raise bad(name, "must be >= 0")
+    for name in ("lr", "clip"):
+        if getattr(cfg, name) <= 0:
+            raise bad(name, "must be > 0")
+    if not 0 < cfg.lr_decay <= 1:
+        raise bad("lr_decay", "must be in (0, 1]")
+    for name in ("momentum", "val_frac"):
+        if not 0 <= getattr(cfg, name) < 1:
+            raise bad(name, "must be in [0, 1)")
+    for name, allowed in CHOICES.items():
+        if getattr(cfg, name) not in allowed:
+            raise bad(name, f"is not one of {', '.join(allowed)}")
+    data.check_encoding(cfg.encoding)
+
+
+def config_from_meta(meta, path):
+    """The Config a checkpoint's run was made with, checked."""
+    saved = meta.get("config")
+    if not isinstance(saved, dict):
+        raise MinrnnError(f"{path}: its metadata lacks the run's config")
+    unknown = sorted(set(saved) - {f.name for f in dataclasses.fields(Config)})
+    if unknown:
+        raise MinrnnError(f"{path}: its config has settings this minrnn does not know: {', '.join(unknown)}")
+    cfg = Config(**saved)
+    check_config(cfg, source=f"{path}: its config")
+    return cfg
+
+
+def physical_memory():
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_fits(nbytes, what):
+    """Refuse, before allocating, what could never fit in this machine's memory."""
+    total = physical_memory()
+    if total and nbytes > total:
+        raise MinrnnError(f"{what} needs about {nbytes / 2**30:,.1f} GiB, more than this machine's "
+                          f"{total / 2**30:,.1f} GiB of memory")
+
+
+def model_bytes(vocab_size, hidden, itemsize, state_slots, batch=1, seq_length=1):
+    """Parameters, gradients and optimizer state, plus one step's activations, in bytes."""
+    V, H = vocab_size, hidden
+    params = 2 * V * H + H * H + H + V
+    return itemsize * ((2 + state_slots) * params + 4 * batch * seq_length * (H + V))
+
 
 def blas_threads(cfg):
-    """Small products run faster on one BLAS thread: a second thread's hand-off costs more than
-    it saves below about 1M multiply-adds per recurrent step (benchmarks/blas_threads.py)."""
+    """Small products run as fast or faster on one BLAS thread: below about 300k multiply-adds
+    per recurrent step a second thread's hand-off costs what it saves (benchmarks/blas_threads.py).
+    On a machine whose other cores are busy, --threads 1 is safer at every size."""
     if cfg.threads:
         return cfg.threads
-    return 1 if cfg.batch_size * cfg.hidden * cfg.hidden < 1_000_000 else os.cpu_count() or 1
+    return 1 if cfg.batch_size * cfg.hidden * cfg.hidden < 300_000 else os.cpu_count() or 1
 
 
 def learning_rate(cfg, it, total):
@@ -103,19 +174,61 @@ class RunFolder:
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise MinrnnError(f"{self.path}: another minrnn run is using this folder") from None
+            self._lock.close()
+            raise MinrnnError(f"{self.path}: another minrnn run is using this folder "
+                              "(wait for it to finish, or stop it with Ctrl-C)") from None
+        # a run killed while writing a checkpoint leaves its temporary file; no one else can
+        # be writing one now that the lock is ours
+        for stale in self.path.glob(".*.npz.tmp"):
+            try:
+                stale.unlink()
+            except OSError:
+                pass
+
+    @staticmethod
+    def check_free(path):
+        """Refuse early, before a long read of the text, a folder another run holds."""
+        try:
+            with open(Path(path) / ".lock") as f:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise MinrnnError(f"{path}: another minrnn run is using this folder "
+                              "(wait for it to finish, or stop it with Ctrl-C)") from None
+        except OSError:
+            pass  # no lock file yet, or not readable: RunFolder will tell
+
+    def close(self):
+        """Release the lock (the kernel releases it anyway when the process ends)."""
+        self._lock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _cannot_write(self, name, e):
+        return MinrnnError(f"cannot write {self.path / name} ({e.strerror or e}); was the run folder "
+                           "removed, or is the disk full? Checkpoints already written are untouched",
+                           exit_code=1)
 
     def write_config(self, cfg):
-        with open(self.path / "config.json", "w") as f:
-            json.dump(dataclasses.asdict(cfg), f, indent=2)
+        try:
+            with open(self.path / "config.json", "w") as f:
+                json.dump(dataclasses.asdict(cfg), f, indent=2)
+        except OSError as e:
+            raise self._cannot_write("config.json", e) from None
 
     def log(self, row):
-        new = not (self.path / "log.csv").exists()
-        with open(self.path / "log.csv", "a", newline="") as f:
-            w = csv.DictWriter(f, LOG_FIELDS)
-            if new:
-                w.writeheader()
-            w.writerow(row)
+        try:
+            new = not (self.path / "log.csv").exists()
+            with open(self.path / "log.csv", "a", newline="") as f:
+                w = csv.DictWriter(f, LOG_FIELDS)
+                if new:
+                    w.writeheader()
+                w.writerow(row)
+        except OSError as e:
+            raise self._cannot_write("log.csv", e) from None
 
 
 class StopSignal:
@@ -143,11 +256,15 @@ class StopSignal:
 
 
 class Progress:
-    """A tqdm bar on a terminal; plain lines at each evaluation otherwise; nothing when quiet."""
+    """A tqdm bar on a terminal; without one, plain lines at each evaluation and at least every
+    PLAIN_EVERY seconds; nothing when quiet."""
+
+    PLAIN_EVERY = 30.0
 
     def __init__(self, total, initial, quiet):
         self.quiet = quiet
         self.bar = None
+        self.last_line = time.perf_counter()
         if not quiet and sys.stderr.isatty():
             from tqdm import tqdm
             self.bar = tqdm(total=total, initial=initial, unit="it", dynamic_ncols=True, file=sys.stderr)
@@ -156,8 +273,11 @@ class Progress:
         if self.bar is not None:
             self.bar.update(it - self.bar.n)
             self.bar.set_postfix_str(stats, refresh=False)
+        elif time.perf_counter() - self.last_line >= self.PLAIN_EVERY:
+            self.line(f"iter {it}: {stats}")
 
     def line(self, text):
+        self.last_line = time.perf_counter()
         if self.quiet:
             return
         if self.bar is not None:
@@ -170,20 +290,65 @@ class Progress:
             self.bar.close()
 
 
+def _restore(path, cfg, chars, model, opt, rng):
+    """Load a run's state from its latest checkpoint into model, opt and rng, checking each
+    piece against the run; returns (iteration, position, h, best_val, elapsed_s, first_loss)."""
+    loaded, arrays, meta = checkpoint.load_model(path, everything=True)
+    if meta["vocab"] != chars:
+        raise MinrnnError(f"{path}: its vocabulary differs from the text's; resume with the text "
+                          "the run was started on")
+    if loaded.hidden_size != cfg.hidden or loaded.dtype != model.dtype:
+        raise MinrnnError(f"{path}: its model does not match the run's config.json")
+    model.theta[...] = loaded.theta
+
+    def bad(what):
+        return MinrnnError(f"{path}: its training state is damaged ({what}); start again from "
+                           "best.npz with --init-from, or from scratch")
+    state = {}
+    for name, current in opt.state().items():
+        a = arrays.get(f"opt.{name}")
+        if a is None or a.shape != current.shape or a.dtype != current.dtype or not np.isfinite(a).all():
+            raise bad(f"optimizer state opt.{name} is missing, of the wrong shape, or not finite")
+        state[name] = a
+    load_state(opt, state)
+    h = arrays.get("h")
+    if h is None or h.shape != (cfg.batch_size, cfg.hidden) or h.dtype != model.dtype or not np.isfinite(h).all():
+        raise bad("the carried hidden state h is missing, of the wrong shape, or not finite")
+    it, p = meta.get("iteration"), meta.get("position")
+    for name, v in (("iteration", it), ("position", p)):
+        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+            raise bad(f"{name} is {v!r}")
+    numbers = []
+    for name in ("best_val", "elapsed_s", "first_loss"):
+        v = meta.get(name)
+        if not (v is None and name == "first_loss") and (isinstance(v, bool) or not isinstance(v, (int, float))):
+            raise bad(f"{name} is {v!r}")
+        numbers.append(v)
+    try:
+        rng.bit_generator.state = meta.get("rng_state")
+    except (TypeError, ValueError, KeyError) as e:
+        raise bad(f"random generator state: {e}") from None
+    return (it, p, h.copy(), *numbers)
+
+
 def train(cfg, ix, chars, out_dir, iterations=None, epochs=None, minutes=None, resume=False,
           init_params=None, quiet=False):
     """Train until the first of iterations (a total, counted across resumes), epochs or minutes
     (of this invocation), or a stop signal. Returns the folder's summary as a dict."""
+    check_config(cfg)
+    if len(chars) < 2:
+        raise MinrnnError("the text has only one distinct character, so there is nothing to learn")
     train_ix, val_ix = data.split(ix, cfg.val_frac)
     B, T = cfg.batch_size, cfg.seq_length
-    inputs, targets = data.streams(train_ix, B)
-    per_epoch = inputs.shape[1] // T
+    per_epoch = max(0, (len(train_ix) - 1) // B) // T  # iterations per pass over the streams
     if per_epoch == 0:
         fits = max(0, (len(train_ix) - 1) // T)
         raise MinrnnError(
             f"the training text has {len(train_ix)} characters: too short for --batch-size {B} "
             f"at --seq-length {T}" + (f" (at most --batch-size {fits} fits)" if fits else
-                                       " (use a smaller --seq-length or a longer text)"))
+                                       f" (at most --seq-length {max(1, len(train_ix) - 1)} fits, "
+                                       "with --batch-size 1; or use a longer text)"))
+    inputs, targets = data.streams(train_ix, B)
     if cfg.val_frac > 0 and len(val_ix) < 2:
         raise MinrnnError(f"the validation split ({len(val_ix)} characters) is too small: "
                           "use a longer text or --val-frac 0")
@@ -191,33 +356,60 @@ def train(cfg, ix, chars, out_dir, iterations=None, epochs=None, minutes=None, r
     if cfg.lr_schedule == "cosine" and total == math.inf:
         raise MinrnnError("--lr-schedule cosine needs --iterations or --epochs to know its length")
 
-    folder = RunFolder(out_dir)
     dtype = np.dtype(cfg.dtype)
-    rng = np.random.default_rng(cfg.seed)
-    model = CharRNN(len(chars), cfg.hidden, dtype, rng=rng,
-                    init_scale=cfg.init_scale or 1 / math.sqrt(cfg.hidden))
-    opt = make_optimizer(cfg.optimizer, model.theta.size, cfg.lr, dtype, cfg.momentum)
-    it, p, h = 0, 0, model.zero_state(B)
-    best_val, elapsed_before, first_loss = math.inf, 0.0, None
-    if resume:
-        arrays, meta = checkpoint.load(folder.path / "latest.npz")
-        model.theta[...] = np.concatenate([arrays[n].ravel() for n in model.params])
-        load_state(opt, {k[len("opt."):]: v for k, v in arrays.items() if k.startswith("opt.")})
-        h = arrays["h"].astype(dtype)
-        it, p = meta["iteration"], meta["position"]
-        best_val, elapsed_before, first_loss = meta["best_val"], meta["elapsed_s"], meta["first_loss"]
-        rng.bit_generator.state = meta["rng_state"]
-    elif init_params is not None:
-        for name, a in init_params.items():
-            model.params[name][...] = a
-    folder.write_config(cfg)
+    slots = {"adam": 2}.get(cfg.optimizer, 1)
+    check_fits(model_bytes(len(chars), cfg.hidden, dtype.itemsize, slots, B, T),
+               f"a model with --hidden {cfg.hidden} and --batch-size {B} at --seq-length {T}")
+    folder = RunFolder(out_dir)
+    try:
+        rng = np.random.default_rng(cfg.seed)
+        model = CharRNN(len(chars), cfg.hidden, dtype, rng=rng,
+                        init_scale=cfg.init_scale or 1 / math.sqrt(cfg.hidden))
+        opt = make_optimizer(cfg.optimizer, model.theta.size, cfg.lr, dtype, cfg.momentum)
+        it, p, h = 0, 0, model.zero_state(B)
+        best_val, elapsed_before, first_loss = math.inf, 0.0, None
+        if resume:
+            it, p, h, best_val, elapsed_before, first_loss = _restore(
+                folder.path / "latest.npz", cfg, chars, model, opt, rng)
+        elif init_params is not None:
+            for name, a in init_params.items():
+                model.params[name][...] = a
+        folder.write_config(cfg)
+    except BaseException:
+        folder.close()
+        raise
+
+    def diverged(what):
+        progress.close()
+        return MinrnnError(f"training diverged at iteration {it} ({what}); try a lower --lr than {cfg.lr:g}. "
+                           "The last good checkpoint, if any, is untouched", exit_code=1)
 
     def save(name):
         arrays = dict(model.params, h=h, **{f"opt.{k}": v for k, v in opt.state().items()})
+        if not all(np.isfinite(a).all() for a in arrays.values()):  # never write NaN over good work
+            raise diverged("the parameters are no longer finite")
         meta = {"config": dataclasses.asdict(cfg), "vocab": chars, "iteration": it, "position": p,
                 "best_val": best_val, "elapsed_s": elapsed_before + time.perf_counter() - start,
                 "first_loss": first_loss, "rng_state": rng.bit_generator.state}
         checkpoint.save(folder.path / name, arrays, meta)
+
+    def evaluate_log_and_save():
+        nonlocal val_loss, best_val, window_start, window_chars, logged_at
+        logged_at = it
+        if cfg.val_frac > 0:
+            val_loss = evaluate(model, val_ix, B, T)
+        elapsed = elapsed_before + time.perf_counter() - start
+        speed = window_chars / max(time.perf_counter() - window_start, 1e-9)
+        folder.log({"iteration": it, "elapsed_s": round(elapsed, 3), "train_loss": round(train_loss, 5),
+                    "val_loss": round(val_loss, 5), "lr": opt.lr, "chars_per_s": round(speed)})
+        if progress.bar is None:
+            progress.line(f"iter {it}: loss {train_loss:.4f}, val {val_loss:.4f} nats/char "
+                          f"({val_loss / math.log(2):.4f} bits), {speed:.0f} chars/s")
+        if val_loss < best_val:
+            best_val = val_loss
+            save("best.npz")
+        save("latest.npz")
+        window_start, window_chars = time.perf_counter(), 0
 
     progress = Progress(None if total == math.inf else total, it, quiet)
     scale = 1.0 / (B * T)
@@ -225,8 +417,9 @@ def train(cfg, ix, chars, out_dir, iterations=None, epochs=None, minutes=None, r
     deadline = start + 60 * minutes if minutes else math.inf
     train_loss = val_loss = math.nan
     window_start, window_chars = start, 0
-    stopped_by = "done"
-    with StopSignal() as stop, threadpool_limits(blas_threads(cfg)):
+    stopped_by, logged_at = "done", None
+    # overflow and NaN are caught as divergence below, with a message: numpy's warnings would be noise
+    with folder, StopSignal() as stop, threadpool_limits(blas_threads(cfg)), np.errstate(all="ignore"):
         while it < total:
             if stop.requested:
                 stopped_by = "interrupted"
@@ -239,11 +432,11 @@ def train(cfg, ix, chars, out_dir, iterations=None, epochs=None, minutes=None, r
             loss, grad, h = model.loss_and_grads(x, y, h, scale)
             if first_loss is None:
                 first_loss = loss
-            if not math.isfinite(loss) or loss > 3 * first_loss:
-                progress.close()
-                raise MinrnnError(
-                    f"training diverged at iteration {it} (loss {loss:.3g}, first loss {first_loss:.3g}); "
-                    f"try a lower --lr than {cfg.lr:g}. The last good checkpoint, if any, is untouched", exit_code=1)
+            train_loss = loss if math.isnan(train_loss) else 0.9 * train_loss + 0.1 * loss
+            # judged on the loss smoothed over ~10 iterations: Adagrad's first steps from scratch
+            # (min-char-rnn's settings) lift it to 3.6x for a moment, then it falls
+            if not math.isfinite(loss) or train_loss > 3 * first_loss:
+                raise diverged(f"loss {train_loss:.3g}, first loss {first_loss:.3g}")
             if cfg.clip_mode == "norm":
                 clip_global_norm(grad, cfg.clip)
             else:
@@ -252,30 +445,19 @@ def train(cfg, ix, chars, out_dir, iterations=None, epochs=None, minutes=None, r
             opt.step(model.theta, grad)
             p += T
             it += 1
-            train_loss = loss if math.isnan(train_loss) else 0.98 * train_loss + 0.02 * loss
             window_chars += B * T
             speed = window_chars / (time.perf_counter() - window_start)
             progress.update(it, f"loss {train_loss:.3f} val {val_loss:.3f} {speed / 1000:.0f}k chars/s")
 
             if cfg.sample_every and it % cfg.sample_every == 0:
-                text, _ = generate(model, rng, h[:1], int(x[-1, 0]), cfg.sample_length)
+                text, _ = generate(model, rng, h[:1], int(y[-1, 0]), cfg.sample_length)
                 progress.line(f"---- sample at iteration {it}\n{data.decode(text, chars)}\n----")
             if cfg.eval_every and it % cfg.eval_every == 0 or it == total:
-                if cfg.val_frac > 0:
-                    val_loss = evaluate(model, val_ix, B, T)
-                elapsed = elapsed_before + time.perf_counter() - start
-                folder.log({"iteration": it, "elapsed_s": round(elapsed, 3), "train_loss": round(train_loss, 5),
-                            "val_loss": round(val_loss, 5), "lr": opt.lr, "chars_per_s": round(speed)})
-                if progress.bar is None:
-                    progress.line(f"iter {it}: loss {train_loss:.4f}, val {val_loss:.4f} nats/char "
-                                  f"({val_loss / math.log(2):.4f} bits), {speed:.0f} chars/s")
-                if val_loss < best_val:
-                    best_val = val_loss
-                    save("best.npz")
-                save("latest.npz")
-                window_start, window_chars = time.perf_counter(), 0
-        if it != total and first_loss is not None:  # stopped early: keep what was done
-            save("latest.npz")
+                evaluate_log_and_save()
+        if stopped_by == "interrupted" and first_loss is not None:
+            save("latest.npz")  # quickly: a signal asks to stop now
+        elif logged_at != it and first_loss is not None:  # out of time: end as a finished run ends
+            evaluate_log_and_save()
     progress.close()
     return {"iteration": it, "stopped_by": stopped_by, "val_loss": val_loss, "best_val": best_val,
             "out": str(folder.path), "params": model.params}

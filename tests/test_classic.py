@@ -13,7 +13,7 @@ from minrnn.classic import run_classic
 
 def run_ours(text, **kw):
     out = io.StringIO()
-    ix, chars = data._encode(lambda: iter([text]))
+    ix, chars = data.encode(text)
     run_classic(ix, chars, out=out, **kw)
     printed = out.getvalue()
     losses = [(int(n), float(x)) for n, x in re.findall(r"^iter (\d+), loss: ([\d.]+)$", printed, re.M)]
@@ -62,6 +62,6 @@ def test_printout_format(text):
 
 
 def test_too_short_text_is_a_clear_error():
-    ix, chars = data._encode(lambda: iter(["abcdefghij"]))
+    ix, chars = data.encode("abcdefghij")
     with pytest.raises(data.MinrnnError, match="fewer than seq_length"):
         run_classic(ix, chars, seq_length=25, iterations=1, out=io.StringIO())

@@ -1,0 +1,248 @@
+"""Training speed of minrnn's batched trainer path against PyTorch, in characters per second.
+
+One training iteration is what minrnn/train.py does for a (T, B) chunk: CharRNN.loss_and_grads
+with scale 1/(B*T), clip_global_norm(5), Adam, float32, the hidden state carried to the next
+chunk, under the trainer's BLAS thread rule (train.blas_threads; the `thr` column). The PyTorch
+peer is the same model: one-hot input into nn.RNN(tanh) (that is Wxh @ onehot + bias),
+nn.Linear, mean cross-entropy, clip_grad_norm_(5), Adam, torch.set_num_threads(2). (One-hot
+input is PyTorch's faster choice here: nn.Embedding + nn.RNN(H, H) adds an H x H input
+product: 30% slower at H=512, within 7% either way at H=100.)
+
+Both run on the same text in the same process, interleaved: each repeat times a block of
+iterations of PyTorch, then of minrnn, after a warm-up and a short pause (see chars_per_s).
+Figures are medians over the repeats; the load average is printed, as other work on this
+2-core machine moves them.
+
+    python benchmarks/train_speed.py            # all configs, 5 repeats, sampling, GEMM peak
+    python benchmarks/train_speed.py --quick    # shorter blocks, under a minute
+
+GFLOP/s and share of peak: the model's matmul FLOPs per character (6*H*H + 6*H*V: forward,
+backward and the weight gradient of the recurrence and of the output layer; the lookup and
+the element-wise work are not counted) times chars/s, against a 2048^3 float32 matmul on 2
+BLAS threads (the best of several, at the start and at the end).
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from minrnn import data
+from minrnn.model import CharRNN
+from minrnn.optim import Adam, clip_global_norm
+from minrnn.sample import generate
+from minrnn.train import Config, blas_threads
+
+DEFAULT_TEXT = Path(__file__).resolve().parent.parent.parent / "shared/data/tinyshakespeare.txt"
+CONFIGS = [(100, 25, 1), (100, 25, 32), (100, 25, 128), (512, 25, 64)]  # (H, T, B)
+TARGETS = {(100, 25, 1): 1.5, (100, 25, 32): 1.5, (100, 25, 128): 1.2, (512, 25, 64): 1.0}
+
+
+def load_note():
+    """The 1-minute load average: this is a 2-core machine shared with other work, and a busy
+    neighbour slows 2-thread BLAS most (a thread waits for one that is descheduled)."""
+    return f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs"
+
+
+def load_text(path):
+    if path and Path(path).exists():
+        ix, chars = data.read_corpus(path)
+        return ix, chars, str(path)
+    ix, chars, name = data.builtin_corpus()
+    return ix, chars, name
+
+
+class MinrnnTrainer:
+    """The trainer's inner loop (minrnn/train.py), without logging, evaluation or checkpoints."""
+
+    def __init__(self, ix, V, H, T, B, lr=2e-3, seed=0):
+        self.T, self.B = T, B
+        self.inputs, self.targets = data.streams(ix, B)
+        self.model = CharRNN(V, H, np.float32, rng=np.random.default_rng(seed), init_scale=1 / np.sqrt(H))
+        self.opt = Adam(self.model.theta.size, lr, dtype=np.float32)
+        self.p, self.h = 0, self.model.zero_state(B)
+        self.scale = 1.0 / (B * T)
+
+    def run(self, iterations):
+        T, model = self.T, self.model
+        for _ in range(iterations):
+            if self.p + T > self.inputs.shape[1]:
+                self.p, self.h = 0, model.zero_state(self.B)
+            x, y = self.inputs[:, self.p:self.p + T].T, self.targets[:, self.p:self.p + T].T
+            loss, grad, self.h = model.loss_and_grads(x, y, self.h, self.scale)
+            clip_global_norm(grad, 5.0)
+            self.opt.step(model.theta, grad)
+            self.p += T
+        return loss
+
+
+class TorchTrainer:
+    def __init__(self, ix, V, H, T, B, lr=2e-3, seed=0):
+        import torch
+        from torch import nn
+        torch.manual_seed(seed)
+        self.torch, self.nn = torch, nn
+        self.V, self.T, self.B, self.H = V, T, B, H
+        inputs, targets = data.streams(ix, B)
+        self.inputs = torch.from_numpy(inputs.T.astype(np.int64))  # (L, B), time-major
+        self.targets = torch.from_numpy(targets.T.astype(np.int64))
+        self.rnn = nn.RNN(V, H, nonlinearity="tanh")
+        self.out = nn.Linear(H, V)
+        self.params = list(self.rnn.parameters()) + list(self.out.parameters())
+        self.opt = torch.optim.Adam(self.params, lr=lr)
+        self.p, self.h = 0, torch.zeros(1, B, H)
+
+    def run(self, iterations):
+        torch, F, T = self.torch, self.torch.nn.functional, self.T
+        for _ in range(iterations):
+            if self.p + T > self.inputs.shape[0]:
+                self.p, self.h = 0, torch.zeros(1, self.B, self.H)
+            x, y = self.inputs[self.p:self.p + T], self.targets[self.p:self.p + T]
+            hs, h = self.rnn(F.one_hot(x, self.V).float(), self.h)
+            loss = F.cross_entropy(self.out(hs).reshape(-1, self.V), y.reshape(-1))
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.nn.utils.clip_grad_norm_(self.params, 5.0)
+            self.opt.step()
+            self.h = h.detach()
+            self.p += T
+        return loss.item()
+
+
+def make_torch():
+    """PyTorch set to 2 threads, or None when it is not installed."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(2)
+    return torch
+
+
+SETTLE_S = 0.3  # OpenBLAS's idle threads spin ~0.1 s before they sleep, libgomp's a little less
+
+
+def chars_per_s(trainer, iterations, chars_per_iteration, threads=None):
+    """Time `iterations` of a trainer; `threads` limits numpy's BLAS (only) while it runs.
+
+    The pause first lets the other library's worker threads go to sleep: on 2 cores a spinning
+    OpenBLAS or OpenMP thread left over from the previous block halves the next one's speed."""
+    time.sleep(SETTLE_S)
+    with threadpool_limits(threads, user_api="blas"):
+        start = time.perf_counter()
+        trainer.run(iterations)
+        return iterations * chars_per_iteration / (time.perf_counter() - start)
+
+
+def iterations_for(H, T, B, seconds, quick):
+    """About `seconds` of work per timed block, from a rough cost model of one iteration."""
+    est = 150e-6 + T * B * (6 * H * H + 6 * H * 65) / 20e9 + T * 6e-6  # seconds per iteration
+    return max(3, int(seconds / est / (3 if quick else 1)))
+
+
+def gemm_peak(repeats, n=2048):
+    """FLOP/s of a large float32 matmul on 2 BLAS threads: this machine's practical peak.
+    The best of the repeats, since a peak is what the machine can do when nothing interferes."""
+    a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
+    b, c = a.copy(), np.empty_like(a)
+    with threadpool_limits(2, user_api="blas"):
+        np.matmul(a, b, out=c)
+        times = []
+        for _ in range(max(repeats, 5)):
+            start = time.perf_counter()
+            np.matmul(a, b, out=c)
+            times.append(time.perf_counter() - start)
+    return 2 * n**3 / min(times)
+
+
+def flops_per_char(H, V):
+    return 6 * H * H + 6 * H * V
+
+
+def sampling_speed(V, H, dtype, n, repeats):
+    model = CharRNN(V, H, dtype, rng=np.random.default_rng(0), init_scale=1 / np.sqrt(H))
+    rng, h = np.random.RandomState(0), model.zero_state(1)
+    generate(model, rng, h, 0, 50)
+    speeds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        generate(model, rng, h, 0, n)
+        speeds.append(n / (time.perf_counter() - start))
+    return statistics.median(speeds)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--text", default=str(DEFAULT_TEXT), help="training text (default: tinyshakespeare)")
+    ap.add_argument("--quick", action="store_true", help="shorter timed blocks: under a minute in all")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--seconds", type=float, default=1.0, help="length of one timed block")
+    ap.add_argument("--no-torch", action="store_true", help="minrnn's figures only")
+    ap.add_argument("--configs", default="", help="e.g. 100x25x1,512x25x64 (H x T x B); default: all")
+    args = ap.parse_args(argv)
+
+    ix, chars, name = load_text(args.text)
+    V = len(chars)
+    torch = None if args.no_torch else make_torch()
+    configs = [tuple(int(v) for v in c.split("x")) for c in args.configs.split(",")] if args.configs else CONFIGS
+    print(f"text: {name} ({len(ix)} chars, V={V}); numpy {np.__version__}; median of {args.repeats}; "
+          f"{load_note()}")
+    if torch is None:
+        print("PyTorch is not importable here: minrnn's figures alone")
+    else:
+        print(f"peer: PyTorch {torch.__version__}, {torch.get_num_threads()} threads, one-hot input")
+    peak = gemm_peak(args.repeats)  # measured again at the end: the better of the two counts
+
+    header = f"{'H':>4} {'T':>3} {'B':>4} {'thr':>3} {'minrnn c/s':>11} {'GFLOP/s':>8}"
+    if torch is not None:
+        header += f" {'torch c/s':>10} {'GFLOP/s':>8} {'ratio':>6} {'target':>7}"
+    print(header)
+    rows = []
+    for H, T, B in configs:
+        threads = blas_threads(Config(hidden=H, seq_length=T, batch_size=B))
+        n = iterations_for(H, T, B, args.seconds, args.quick)
+        ours = MinrnnTrainer(ix, V, H, T, B)
+        theirs = TorchTrainer(ix, V, H, T, B) if torch is not None else None
+        mine, peer = [], []
+        chars_per_s(ours, max(3, n // 5), B * T, threads)  # warm-up: caches, allocator, BLAS buffers
+        if theirs is not None:
+            chars_per_s(theirs, max(3, n // 5), B * T)
+        for _ in range(args.repeats):
+            if theirs is not None:
+                peer.append(chars_per_s(theirs, n, B * T))
+            mine.append(chars_per_s(ours, n, B * T, threads))
+        m = statistics.median(mine)
+        fl = flops_per_char(H, V)
+        line = f"{H:>4} {T:>3} {B:>4} {threads:>3} {m:>11,.0f} {m * fl / 1e9:>8.1f}"
+        t = None
+        if theirs is not None:
+            t = statistics.median(peer)
+            target = TARGETS.get((H, T, B))
+            verdict = "" if target is None else f"{'>=' if m / t >= target else '<'}{target:g}x"
+            line += f" {t:>10,.0f} {t * fl / 1e9:>8.1f} {m / t:>5.2f}x {verdict:>7}"
+        print(line, flush=True)
+        rows.append((H, T, B, m * fl, None if t is None else t * fl))
+
+    peak = max(peak, gemm_peak(args.repeats))
+    print(f"\nfloat32 GEMM peak (2048^3 matmul, 2 threads, best of start and end): {peak / 1e9:.1f} GFLOP/s")
+    print("share of that peak (model FLOPs: 6*H*H + 6*H*V per character):")
+    for H, T, B, ours_fl, peer_fl in rows:
+        line = f"  H={H} T={T} B={B}: minrnn {100 * ours_fl / peak:.1f}%"
+        if peer_fl is not None:
+            line += f", PyTorch {100 * peer_fl / peak:.1f}%"
+        print(line)
+
+    print("\nsampling, batch 1 (minrnn.sample.generate):")
+    n = 400 if args.quick else 2000
+    for H, dtype in ((100, np.float64), (100, np.float32), (512, np.float32)):
+        speed = sampling_speed(V, H, dtype, n, args.repeats)
+        print(f"  H={H:<4} {np.dtype(dtype).name:<8} {speed:>9,.0f} chars/s")
+    print(f"\nat the end: {load_note()}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

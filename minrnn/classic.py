@@ -7,6 +7,7 @@ takes one uniform draw as RandomState.choice does.
 import sys
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from .data import MinrnnError, decode
 from .model import CharRNN
@@ -35,24 +36,26 @@ def run_classic(ix, chars, hidden_size=100, seq_length=25, lr=0.1, seed=0, itera
         sample_ix, _ = generate(model, rng, h, seed_ix, sample_length)
         print("----\n %s \n----" % decode(sample_ix, chars), file=out, flush=True)
 
-    try:
-        while iterations is None or n < iterations:
-            if p + seq_length + 1 >= len(ix) or n == 0:
-                hprev = model.zero_state()  # reset RNN memory
-                p = 0  # go from start of data
-            inputs = ix[p:p + seq_length, None]
-            targets = ix[p + 1:p + seq_length + 1, None]
-            if n % sample_every == 0:
-                print_sample(hprev, inputs[0, 0])
-            loss, grad, hprev = model.loss_and_grads(inputs, targets, hprev)
-            smooth_loss = smooth_loss * 0.999 + loss * 0.001
-            if n % print_every == 0:
-                print("iter %d, loss: %f" % (n, smooth_loss), file=out, flush=True)
-            clip_elementwise(grad, 5.0)  # mitigate exploding gradients
-            adagrad.step(model.theta, grad)
-            p += seq_length
-            n += 1
-    except KeyboardInterrupt:
-        print(f"\ninterrupted at iter {n}; a last sample:", file=out)
-        print_sample(hprev, ix[p])
+    # batch-1 products are too small to share between BLAS threads (train.blas_threads)
+    with threadpool_limits(1):
+        try:
+            while iterations is None or n < iterations:
+                if p + seq_length + 1 >= len(ix) or n == 0:
+                    hprev = model.zero_state()  # reset RNN memory
+                    p = 0  # go from start of data
+                inputs = ix[p:p + seq_length, None]
+                targets = ix[p + 1:p + seq_length + 1, None]
+                if n % sample_every == 0:
+                    print_sample(hprev, inputs[0, 0])
+                loss, grad, hprev = model.loss_and_grads(inputs, targets, hprev)
+                smooth_loss = smooth_loss * 0.999 + loss * 0.001
+                if n % print_every == 0:
+                    print("iter %d, loss: %f" % (n, smooth_loss), file=out, flush=True)
+                clip_elementwise(grad, 5.0)  # mitigate exploding gradients
+                adagrad.step(model.theta, grad)
+                p += seq_length
+                n += 1
+        except KeyboardInterrupt:
+            print(f"\ninterrupted at iter {n}; a last sample:", file=out)
+            print_sample(hprev, ix[p])
     return model, smooth_loss

@@ -49,7 +49,8 @@ class CharRNN:
     def zero_state(self, batch_size=1):
         return np.zeros((batch_size, self.hidden_size), self.dtype)
 
-    def _forward(self, inputs, h0):
+    def forward(self, inputs, h0):
+        """Hidden states (T, B, H), logits (T*B, V) and the layers' caches for a (T, B) chunk."""
         p = self.params
         x, lookup_cache = layers.lookup_forward(inputs, p["Wxh"], p["bh"])
         hs, rnn_cache = layers.rnn_forward(x, h0, p["Whh"])
@@ -58,7 +59,7 @@ class CharRNN:
 
     def loss(self, inputs, targets, h0):
         """Forward only: summed cross-entropy of a (T, B) chunk and the last hidden state."""
-        hs, ys, _ = self._forward(inputs, h0)
+        hs, ys, _ = self.forward(inputs, h0)
         loss, _ = layers.softmax_loss(ys, targets.ravel())
         return loss, hs[-1]
 
@@ -66,16 +67,10 @@ class CharRNN:
         """min-char-rnn's lossFun, batched: inputs and targets are (T, B) index arrays, h0 is
         (B, H). Returns scale * (summed cross-entropy), the flat gradient (its named views are
         in self.grads) and the last hidden state, to carry into the next chunk."""
-        hs, ys, (lookup_cache, rnn_cache, affine_cache) = self._forward(inputs, h0)
+        hs, ys, (lookup_cache, rnn_cache, affine_cache) = self.forward(inputs, h0)
         loss, dys = layers.softmax_loss(ys, targets.ravel(), scale)
         g = self.grads  # each backward writes its parameter gradients straight into these views
         dhs, _, _ = layers.affine_backward(dys, affine_cache, dW=g["Why"], db=g["by"])
         dx, _, _ = layers.rnn_backward(dhs.reshape(hs.shape), rnn_cache, dWhh=g["Whh"])
         layers.lookup_backward(dx, lookup_cache, dW=g["Wxh"], db=g["bh"])
         return loss, self.grad, hs[-1]
-
-    def step(self, ix, h):
-        """One generation step for a batch of character indices ix (B,) and states h (B, H):
-        returns the next characters' logits (B, V) and the new state."""
-        hs, ys, _ = self._forward(ix[None, :], h)
-        return ys, hs[-1]

@@ -52,7 +52,7 @@ class VanillaRNN:
         """inputs: list of T character indices; hprev: (H, 1). Returns dicts xs (one-hot
         columns), hs (hidden columns, hs[-1] = hprev), ys (logits) and ps (probabilities)."""
         ix = np.asarray(inputs).reshape(-1, 1)
-        hs_all, ys_all, _ = self.model._forward(ix, np.asarray(hprev).reshape(1, -1))
+        hs_all, ys_all, _ = self.model.forward(ix, np.asarray(hprev).reshape(1, -1))
         ps_all = softmax(ys_all)
         xs, hs, ys, ps = {}, {-1: np.copy(hprev)}, {}, {}
         for t, i in enumerate(ix[:, 0]):

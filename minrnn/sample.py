@@ -30,8 +30,9 @@ def generate(model, rng, h, seed_ix, n, temperature=1.0, top_k=0, greedy=False):
     """min-char-rnn's sample(h, seed_ix, n): feed seed_ix, pick the next character, feed that,
     n times. h is (1, H). Returns the n indices and the final state.
 
-    This is CharRNN.step for one character, unrolled so that a character costs a dozen small
-    NumPy calls (~10 us at H=100) instead of a trip through the batched layers (~30 us)."""
+    Each character is CharRNN's forward for one step (lookup, rnn, affine), written out for a
+    single vector so that it costs a few small NumPy calls (~8 us at H=100) instead of a trip
+    through the batched layers (~30 us); tests/test_train.py checks the two agree."""
     p = model.params
     # row v of x_of is Wxh @ onehot(v) + bh, as in lookup_forward; the transposed copies make
     # each step's products row-vector-times-contiguous-matrix, the fastest form (layers.py)

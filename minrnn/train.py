@@ -30,11 +30,11 @@ LOG_FIELDS = ["iteration", "elapsed_s", "train_loss", "val_loss", "lr", "chars_p
 
 @dataclasses.dataclass
 class Config:
-    hidden: int = 512
+    hidden: int = 256
     seq_length: int = 64
-    batch_size: int = 64
+    batch_size: int = 32
     optimizer: str = "adam"
-    lr: float = 2e-3
+    lr: float = 3e-3
     momentum: float = 0.0
     lr_schedule: str = "constant"  # constant | step | cosine
     lr_decay: float = 0.5
@@ -44,7 +44,7 @@ class Config:
     dtype: str = "float32"
     init_scale: float = 0.0  # 0: 1/sqrt(hidden)
     val_frac: float = 0.1
-    eval_every: int = 200
+    eval_every: int = 1000
     sample_every: int = 1000
     sample_length: int = 200
     seed: int = 0

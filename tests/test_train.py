@@ -205,3 +205,17 @@ def test_min_char_rnn_settings_are_not_mistaken_for_divergence(tmp_path):
     cfg = Config(hidden=100, seq_length=25, batch_size=1, optimizer="adagrad", lr=0.1, clip_mode="value",
                  dtype="float64", init_scale=0.01, eval_every=0, sample_every=0)
     assert train(cfg, ix, chars, tmp_path / "r", iterations=300, quiet=True)["iteration"] == 300
+
+
+def test_generate_follows_the_model_forward():
+    """sample.generate writes the one-step forward out by hand: its states and greedy picks
+    must be the batched layers' for the same characters."""
+    from minrnn.sample import generate
+    rng = np.random.default_rng(4)
+    model = CharRNN(11, 13, np.float64, rng=rng, init_scale=0.5)
+    h0 = rng.standard_normal((1, 13))
+    picks, h = generate(model, rng, h0, 3, 6, greedy=True)
+    inputs = np.concatenate([[3], picks[:-1]]).reshape(-1, 1)
+    hs, ys, _ = model.forward(inputs, h0)
+    assert list(ys.argmax(axis=1)) == list(picks)
+    np.testing.assert_allclose(h, hs[-1], rtol=1e-12)

@@ -7,31 +7,17 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
+from conftest import make_text
 from minrnn import checkpoint, cli
 
 PY = sys.executable
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--hidden", "8", "--batch-size", "2", "--seq-length", "8"]
-WORDS = ("the quick brown fox jumps over the lazy dog while a small bird sings in the old tree "
-         "and the river runs down to the sea under a grey sky").split()
-
-
-def text(n_chars, seed=0):
-    """English-looking text of exactly n_chars characters."""
-    rng = np.random.default_rng(seed)
-    out, size = [], 0
-    while size < n_chars:
-        w = WORDS[rng.integers(len(WORDS))] + ("\n" if rng.random() < 0.1 else " ")
-        out.append(w)
-        size += len(w)
-    return "".join(out)[:n_chars]
 
 
 def write_text(path, n_chars=4000, seed=0):
     path = Path(path)
-    path.write_text(text(n_chars, seed), encoding="utf-8")
+    path.write_text(make_text(n_chars, seed), encoding="utf-8")
     return path
 
 

@@ -18,7 +18,9 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from minrnn import checkpoint, cli, data
 from minrnn.data import MinrnnError
 
-from .helpers import TINY, text
+from conftest import make_text
+
+from .helpers import TINY
 
 SCALE = int(os.environ.get("MINRNN_FUZZ_SCALE", "1"))
 RANDOM = os.environ.get("MINRNN_FUZZ_RANDOM") == "1"
@@ -33,9 +35,9 @@ def fuzz(n):
 def work(tmp_path_factory):
     """Files of every kind the CLI may be pointed at, made once."""
     d = tmp_path_factory.mktemp("fuzz")
-    (d / "good.txt").write_text(text(3000))
-    (d / "crlf.txt").write_bytes(text(3000).replace("\n", "\r\n").encode())
-    (d / "bom.txt").write_bytes(codecs.BOM_UTF8 + text(3000).encode())
+    (d / "good.txt").write_text(make_text(3000))
+    (d / "crlf.txt").write_bytes(make_text(3000).replace("\n", "\r\n").encode())
+    (d / "bom.txt").write_bytes(codecs.BOM_UTF8 + make_text(3000).encode())
     (d / "empty.txt").write_bytes(b"")
     (d / "one.txt").write_text("z" * 500)
     (d / "short.txt").write_text("ab")

@@ -5,10 +5,11 @@ import os
 
 import pytest
 
+from conftest import make_text
 from minrnn import data
 from minrnn.data import MinrnnError
 
-from .helpers import TINY, assert_clean_error, main, run, text, write_text
+from .helpers import TINY, assert_clean_error, main, run, write_text
 
 
 @pytest.fixture(scope="module")
@@ -16,7 +17,7 @@ def ckpt(tmp_path_factory):
     """A tiny trained checkpoint whose vocabulary holds the letters of helpers.text() and 'x'."""
     d = tmp_path_factory.mktemp("ckpt")
     corpus = d / "t.txt"
-    corpus.write_text(text(3000) + "x\r\n\ufeff")
+    corpus.write_text(make_text(3000) + "x\r\n\ufeff")
     r = run("train", corpus, "--out", d / "run", *TINY, "--iterations", 3, "--quiet")
     assert r.returncode == 0, r.stderr
     return d / "run" / "latest.npz"
@@ -80,24 +81,24 @@ def test_unreadable_file(tmp_path, capsys, ckpt, monkeypatch):
 
 def test_bom_is_not_part_of_the_vocabulary(tmp_path, capsys):
     path = tmp_path / "bom.txt"
-    path.write_bytes(codecs.BOM_UTF8 + text(3000).encode())
+    path.write_bytes(codecs.BOM_UTF8 + make_text(3000).encode())
     ix, chars = data.read_corpus(path)
     assert "\ufeff" not in chars and len(ix) == 3000
-    assert data.decode(ix[:20], chars) == text(20)
+    assert data.decode(ix[:20], chars) == make_text(20)
     code, _, err = main(capsys, "train", path, "--out", tmp_path / "o", *TINY, "--iterations", 2, "--quiet")
     assert code == 0, err
     code, _, err = main(capsys, "classic", path, "--hidden", 8, "--seq-length", 8, "--iterations", 2)
     assert code == 0, err
     # a BOM-encoded UTF-16 file works with --encoding utf-16
     path16 = tmp_path / "u16.txt"
-    path16.write_bytes(text(3000).encode("utf-16"))
+    path16.write_bytes(make_text(3000).encode("utf-16"))
     ix16, chars16 = data.read_corpus(path16, "utf-16")
     assert chars16 == chars and (ix16 == ix).all()
 
 
 def test_windows_line_endings_are_kept(tmp_path, capsys):
     path = tmp_path / "crlf.txt"
-    body = text(3000).replace("\n", "\r\n")
+    body = make_text(3000).replace("\n", "\r\n")
     path.write_bytes(body.encode())
     ix, chars = data.read_corpus(path)
     assert "\r" in chars and len(ix) == len(body)

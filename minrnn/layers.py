@@ -18,11 +18,16 @@ method a.dot (no __array_function__ dispatch, 0.25 us less than np.dot, 0.7 us l
 import numpy as np
 
 
+def lookup_table(W, b):
+    """The (V, H) table whose row v is W @ onehot(v) + b = W[:, v] + b, contiguous, since
+    gathering contiguous rows is ~10x faster than gathering columns of W."""
+    return np.add(W.T, b, order="C")
+
+
 def lookup_forward(ix, W, b):
     """x[t, b] = W @ onehot(ix[t, b]) + b. A product with a one-hot vector picks a column of W,
-    so look it up instead of multiplying: from a (V, H) table whose row v is W[:, v] + b, as
-    gathering contiguous rows is ~10x faster than gathering columns of W."""
-    return np.take(np.add(W.T, b, order="C"), ix, axis=0), (ix, W.shape[1])
+    so look it up instead of multiplying."""
+    return np.take(lookup_table(W, b), ix, axis=0), (ix, W.shape[1])
 
 
 def lookup_backward(dx, cache, dW=None, db=None):

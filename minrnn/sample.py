@@ -34,9 +34,9 @@ def generate(model, rng, h, seed_ix, n, temperature=1.0, top_k=0, greedy=False):
     single vector so that it costs a few small NumPy calls (~8 us at H=100) instead of a trip
     through the batched layers (~30 us); tests/test_train.py checks the two agree."""
     p = model.params
-    # row v of x_of is Wxh @ onehot(v) + bh, as in lookup_forward; the transposed copies make
-    # each step's products row-vector-times-contiguous-matrix, the fastest form (layers.py)
-    x_of = np.add(p["Wxh"].T, p["bh"], order="C")
+    # the transposed copies make each step's products row-vector-times-contiguous-matrix,
+    # the fastest form (layers.py)
+    x_of = layers.lookup_table(p["Wxh"], p["bh"])
     WhhT, WhyT, by = np.ascontiguousarray(p["Whh"].T), np.ascontiguousarray(p["Why"].T), p["by"]
     h = np.array(h, model.dtype).reshape(-1)  # a copy: the caller's state is left alone
     hraw, logits = np.empty_like(h), np.empty(len(by), model.dtype)
@@ -54,11 +54,8 @@ def generate(model, rng, h, seed_ix, n, temperature=1.0, top_k=0, greedy=False):
 
 def prime(model, ixs, h):
     """Run the model over a priming text's indices; the state after all but the last, which
-    the caller feeds to `generate` as its seed. The whole text goes through the recurrence in
-    one call (no outputs are needed)."""
+    the caller feeds to `generate` as its seed. The whole text goes through in one call."""
     if len(ixs) < 2:
         return h
-    p = model.params
-    x, _ = layers.lookup_forward(np.asarray(ixs[:-1]).reshape(-1, 1), p["Wxh"], p["bh"])
-    hs, _ = layers.rnn_forward(x, np.asarray(h, model.dtype), p["Whh"])
+    hs, _, _ = model.forward(np.asarray(ixs[:-1]).reshape(-1, 1), np.asarray(h, model.dtype))
     return hs[-1]

@@ -9,6 +9,10 @@ vectors, per-step products). Runs alternate, peer then minrnn, and the figures a
 Two settings: "sampling" is both programs' default, a 200-character sample every 100
 iterations; "no sampling" samples only once, at iteration 0.
 
+The last lines measure a floor: the part of an iteration that any NumPy version of
+min-char-rnn's exact float64 algorithm must spend (see `floor_us`), and so the largest ratio
+such a version could reach against the min-char-rnn time measured here.
+
     python benchmarks/classic_speed.py            # 2000 iterations a run, 5 runs a setting
     python benchmarks/classic_speed.py --quick    # 500 iterations, 5 runs: well under a minute
 """
@@ -21,9 +25,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from minrnn import data
 from minrnn.classic import run_classic
+from minrnn.optim import Adagrad, clip_elementwise
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -44,6 +50,85 @@ def timed(fn):
     return time.perf_counter() - start
 
 
+def floor_us(V, H, T, sample_every, sample_length, iterations, repeats):
+    """Microseconds per iteration (median of `repeats`) of the work no NumPy version of
+    min-char-rnn's exact float64 iteration can skip, each piece in its cheapest form, with
+    nothing around it, on one BLAS thread as `minrnn classic` runs:
+
+    - steps: the 2T sequential steps of the recurrence, three NumPy calls each on preallocated
+      rows (forward: h @ Whh.T, + x, tanh; backward: + dh, * tanh', @ Whh);
+    - update: the element-wise clip and Adagrad's update of all parameters;
+    - products: the four batched products (logits, their gradient into h, dWhy, dWhh) and the
+      softmax's exp;
+    - sampling: sample_length / sample_every characters, each two matrix-vector products, an
+      add, tanh, exp, a cumulative sum, a uniform draw and a search.
+
+    Left out: the input lookup and its gradient, the softmax's other steps, allocation and the
+    Python around all of it. Each piece is timed alone and then all four in one loop, as an
+    iteration runs them (they slow each other down: each evicts the others' data from the
+    caches). Returns a dict of the four and "together"."""
+    rng = np.random.RandomState(0)
+    Whh, Why = rng.randn(H, H) * 0.01, rng.randn(V, H) * 0.01
+    WhhT, WhyT = np.ascontiguousarray(Whh.T), np.ascontiguousarray(Why.T)
+    x, dh = rng.randn(T, 1, H) * 0.1, rng.randn(T, 1, H) * 0.1
+    hs, dhraw, dhnext = np.zeros((T + 1, 1, H)), np.empty((T, 1, H)), np.zeros((1, H))
+    forward, backward = list(zip(hs[:-1], hs[1:], x)), list(zip(dh[::-1], hs[:0:-1], dhraw[::-1]))
+    size = 2 * V * H + H * H + H + V
+    theta, g = rng.randn(size) * 0.01, rng.randn(size)
+    adagrad = Adagrad(size, 0.1)
+    h2, dh2, dy = hs[1:].reshape(T, H), dhraw.reshape(T, H), rng.rand(T, V) * 0.01
+    ys, dWhy, dWhh = np.empty((T, V)), np.empty((V, H)), np.empty((H, H))
+    h, hraw, logits = np.zeros(H), np.empty(H), np.empty(V)
+    chars_per_iteration = round(sample_length / sample_every)
+
+    def steps():
+        for h_t, h_next, x_t in forward:
+            h_t.dot(WhhT, out=h_next)
+            h_next += x_t
+            np.tanh(h_next, out=h_next)
+        for dh_t, h_t, dhraw_t in backward:  # h_t stands in for tanh' (same shape, same cost)
+            np.add(dhnext, dh_t, out=dhnext)
+            np.multiply(h_t, dhnext, out=dhraw_t)
+            dhraw_t.dot(Whh, out=dhnext)
+
+    def update():
+        clip_elementwise(g, 5.0)
+        adagrad.step(theta, g)
+
+    def products():
+        h2.dot(WhyT, out=ys)
+        np.exp(ys, out=ys)
+        dy.dot(Why, out=dh2)
+        np.dot(dy.T, h2, out=dWhy)
+        np.dot(dh2.T, h2, out=dWhh)
+
+    def sampling():
+        for _ in range(chars_per_iteration):
+            h.dot(WhhT, out=hraw)
+            np.add(hraw, x[0, 0], out=hraw)
+            np.tanh(hraw, out=h)
+            h.dot(WhyT, out=logits)
+            np.exp(logits, out=logits)
+            np.add.accumulate(logits, out=logits)
+            logits.searchsorted(rng.random_sample() * logits[-1])
+
+    def together():
+        steps()
+        products()
+        update()
+        sampling()
+
+    def per_iteration_us(piece):
+        def run():
+            for _ in range(iterations):
+                piece()
+        return statistics.median(timed(run) for _ in range(repeats)) / iterations * 1e6
+
+    with threadpool_limits(1):
+        return {piece.__name__: per_iteration_us(piece)
+                for piece in (steps, update, products, sampling, together)}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--text", default=str(DEFAULT_TEXT), help="training text (default: tinyshakespeare)")
@@ -59,6 +144,7 @@ def main(argv=None):
     print(f"text: {args.text} ({len(text)} chars, V={len(chars)}); H={H} T={T} lr={lr}; "
           f"{n} iterations a run, median of {args.repeats}; numpy {np.__version__}; "
           f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    rates = {}
     print(f"{'setting':<12} {'min-char-rnn c/s':>17} {'minrnn c/s':>11} {'ratio':>6}  target >= {TARGET:g}x (floor {FLOOR:g}x)")
     for label, every in (("sampling", 100), ("no sampling", 10**9)):
         theirs = lambda: min_char_rnn(text, H, T, lr, seed=0, iterations=n, sample_every=every,
@@ -73,6 +159,15 @@ def main(argv=None):
         p, m = statistics.median(peer), statistics.median(mine)
         verdict = "ok" if m / p >= TARGET else ("below target" if m / p >= FLOOR else "BELOW FLOOR")
         print(f"{label:<12} {p:>17,.0f} {m:>11,.0f} {m / p:>5.2f}x  {verdict}", flush=True)
+        rates[label] = p, m
+    peer_us, mine_us = (T / rate * 1e6 for rate in rates["sampling"])
+    floor = floor_us(len(chars), H, T, 100, 200, n, args.repeats)
+    together = floor.pop("together")
+    print(f"per iteration, with sampling: min-char-rnn {peer_us:.0f} us, minrnn {mine_us:.0f} us")
+    print("floor (see floor_us): " + ", ".join(f"{k} {v:.0f}" for k, v in floor.items()) +
+          f" us alone, {together:.0f} us together: no NumPy version of the exact float64 "
+          f"algorithm exceeds {peer_us / together:.1f}x; {FLOOR:g}x leaves "
+          f"{peer_us / FLOOR - together:.0f} us an iteration for everything else")
     print(f"at the end: load average {os.getloadavg()[0]:.2f}")
 
 

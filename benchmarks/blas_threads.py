@@ -1,7 +1,7 @@
 """One or two OpenBLAS threads? Whole training iterations timed both ways, per shape.
 
 Checks the rule in minrnn/train.py: blas_threads(), which picks 1 thread when
-B*H*H < 1e6 multiply-adds per recurrent step and every core otherwise. Each row times the
+B*H*H < 300k multiply-adds per recurrent step and every core otherwise. Each row times the
 trainer's inner loop (benchmarks/train_speed.py: loss_and_grads + clip_global_norm + Adam,
 float32) under threadpoolctl limits of 1 and 2 threads, alternating, median of the repeats.
 
@@ -14,11 +14,11 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_speed import DEFAULT_TEXT, MinrnnTrainer, chars_per_s, iterations_for, load_note, load_text  # noqa: E402
+from train_speed import (CONFIGS, DEFAULT_TEXT, MinrnnTrainer, chars_per_s, iterations_for,  # noqa: E402
+                         load_note, load_text)
 
 from minrnn.train import Config, blas_threads  # noqa: E402
 
-QUICK = [(100, 25, 1), (100, 25, 32), (100, 25, 128), (512, 25, 64)]
 GRID = [(100, 25, b) for b in (1, 16, 32, 64, 96, 128, 256)] + \
        [(256, 25, b) for b in (4, 8, 16, 32, 64)] + \
        [(512, 25, b) for b in (1, 2, 4, 8, 16, 64)]
@@ -33,10 +33,10 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     ix, chars, name = load_text(args.text)
-    print(f"text: {name}; float32, Adam; median of {args.repeats}; rule: 1 thread when B*H*H < 1e6; {load_note()}")
+    print(f"text: {name}; float32, Adam; median of {args.repeats}; rule: 1 thread when B*H*H < 300k; {load_note()}")
     print(f"{'H':>4} {'T':>3} {'B':>4} {'B*H*H':>10} {'1 thread':>10} {'2 threads':>10} {'2/1':>6} {'rule':>5} {'best':>5}")
     wrong = 0
-    for H, T, B in QUICK if args.quick else GRID:
+    for H, T, B in CONFIGS if args.quick else GRID:
         rule = blas_threads(Config(hidden=H, seq_length=T, batch_size=B))
         n = iterations_for(H, T, B, args.seconds, args.quick)
         trainer = MinrnnTrainer(ix, len(chars), H, T, B)

@@ -23,6 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
+from minrnn.data import index_dtype
+from minrnn.train import model_bytes
+
 WORDS = ("the quick brown fox jumps over the lazy dog while a small bird sings in the old tree "
          "and the river runs down to the sea under a grey sky full of rain").split()
 TRAIN = ["--hidden", "64", "--batch-size", "32", "--seq-length", "64", "--iterations", "20",
@@ -59,11 +62,6 @@ def peak_rss(cmd, env=None):
     return usage.ru_maxrss * 1024, time.perf_counter() - start  # ru_maxrss is in KiB on Linux
 
 
-def model_bytes(vocab, hidden, itemsize=4, adam_slots=2):
-    params = 2 * vocab * hidden + hidden * hidden + hidden + vocab
-    return params * itemsize * (2 + adam_slots)  # parameters, gradients, Adam's m and v
-
-
 def measure(mb, folder):
     folder = Path(folder)
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
@@ -74,8 +72,8 @@ def measure(mb, folder):
     peak, seconds = peak_rss([*py, big, "--out", folder / "big-run", *TRAIN], env)
     n = big.stat().st_size  # ASCII: one character a byte
     vocab = len(set(big.read_bytes()[: 1 << 20]))
-    ix_bytes = n * np.dtype(np.min_scalar_type(vocab - 1)).itemsize
-    model = model_bytes(vocab, 64)
+    ix_bytes = n * index_dtype(vocab).itemsize
+    model = model_bytes(vocab, 64, itemsize=4, state_slots=2)  # float32, Adam's m and v
     return {"mb": mb, "chars": n, "index_bytes": ix_bytes, "model_bytes": model, "fixed_rss": fixed,
             "peak_rss": peak, "growth": peak - fixed, "seconds": seconds,
             "bound_peak": 3 * ix_bytes + model, "bound_growth": 3 * ix_bytes}

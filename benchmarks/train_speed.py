@@ -52,8 +52,7 @@ def load_text(path):
     if path and Path(path).exists():
         ix, chars = data.read_corpus(path)
         return ix, chars, str(path)
-    ix, chars, name = data.builtin_corpus()
-    return ix, chars, name
+    return data.builtin_corpus()
 
 
 class MinrnnTrainer:

@@ -187,6 +187,12 @@ def load(path, names=None):
         return {name: archive.read(name) for name in sorted(wanted)}, archive.meta
 
 
+def whole_number(v, low=0):
+    """A metadata value that is an int >= low (JSON's true and false load as bools, which Python
+    counts as ints)."""
+    return isinstance(v, int) and not isinstance(v, bool) and v >= low
+
+
 def _model_meta(path, meta):
     """(vocabulary, hidden size, dtype) from a checkpoint's metadata, checked."""
     chars, config = meta.get("vocab"), meta.get("config")
@@ -197,7 +203,7 @@ def _model_meta(path, meta):
     if not isinstance(config, dict):
         raise MinrnnError(f"{path}: its metadata lacks the model's config")
     hidden, dtype = config.get("hidden"), config.get("dtype")
-    if not isinstance(hidden, int) or isinstance(hidden, bool) or hidden < 1:
+    if not whole_number(hidden, 1):
         raise MinrnnError(f"{path}: its config has no valid hidden size ({hidden!r})")
     if dtype not in ("float32", "float64"):
         raise MinrnnError(f"{path}: unsupported dtype {dtype!r} (float32 or float64)")

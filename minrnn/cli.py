@@ -209,13 +209,14 @@ def cmd_train(args):
     result = train(cfg, ix, chars, out, args.iterations, args.epochs, args.minutes,
                    resume=bool(args.resume), init_params=init_params, quiet=args.quiet)
     if args.quiet:
-        pass
-    elif not (Path(result["out"]) / "latest.npz").exists():
+        return
+    latest = Path(result["out"]) / "latest.npz"
+    if not latest.exists():
         info("stopped before the first iteration: nothing was saved")
-    else:
-        how = "interrupted; saved" if result["stopped_by"] == "interrupted" else "saved"
-        info(f"{how} at iteration {result['iteration']}: {Path(result['out']) / 'latest.npz'}"
-             + (f" (best val {result['best_val']:.4f} nats/char)" if math.isfinite(result["best_val"]) else ""))
+        return
+    how = "interrupted; saved" if result["stopped_by"] == "interrupted" else "saved"
+    info(f"{how} at iteration {result['iteration']}: {latest}"
+         + (f" (best val {result['best_val']:.4f} nats/char)" if math.isfinite(result["best_val"]) else ""))
 
 
 def cmd_sample(args):
@@ -257,7 +258,7 @@ def cmd_eval(args):
     layout = []
     for name, default in (("batch_size", 1), ("seq_length", 25)):
         v = meta["config"].get(name, default)
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+        if not checkpoint.whole_number(v, 1):
             raise MinrnnError(f"{checkpoint.resolve(args.checkpoint)}: its config has an invalid {name} ({v!r})")
         layout.append(v)
     nats = evaluate(model, ix, *layout)

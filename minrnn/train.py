@@ -158,6 +158,11 @@ def evaluate(model, ix, batch_size, seq_length):
     return total / inputs.size
 
 
+def _in_use(path):
+    return MinrnnError(f"{path}: another minrnn run is using this folder "
+                       "(wait for it to finish, or stop it with Ctrl-C)")
+
+
 class RunFolder:
     """A run's folder: config.json, log.csv, latest.npz, best.npz, and a lock that keeps a
     second run out while this one lives (flock: released by the kernel even after kill -9)."""
@@ -175,8 +180,7 @@ class RunFolder:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self._lock.close()
-            raise MinrnnError(f"{self.path}: another minrnn run is using this folder "
-                              "(wait for it to finish, or stop it with Ctrl-C)") from None
+            raise _in_use(self.path) from None
         # a run killed while writing a checkpoint leaves its temporary file; no one else can
         # be writing one now that the lock is ours
         for stale in self.path.glob(".*.npz.tmp"):
@@ -192,8 +196,7 @@ class RunFolder:
             with open(Path(path) / ".lock") as f:
                 fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise MinrnnError(f"{path}: another minrnn run is using this folder "
-                              "(wait for it to finish, or stop it with Ctrl-C)") from None
+            raise _in_use(path) from None
         except OSError:
             pass  # no lock file yet, or not readable: RunFolder will tell
 
@@ -316,7 +319,7 @@ def _restore(path, cfg, chars, model, opt, rng):
         raise bad("the carried hidden state h is missing, of the wrong shape, or not finite")
     it, p = meta.get("iteration"), meta.get("position")
     for name, v in (("iteration", it), ("position", p)):
-        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+        if not checkpoint.whole_number(v):
             raise bad(f"{name} is {v!r}")
     numbers = []
     for name in ("best_val", "elapsed_s", "first_loss"):

@@ -127,10 +127,9 @@ def test_methods_shapes_and_hidden_state():
 def test_gradients_are_charrnn_gradients():
     """The class is a face: its gradients are CharRNN's for the same chunk, clipped."""
     rnn = VanillaRNN(4, 6, 4, clip=1e9)
-    xs, hs, ps = (lambda r: (r[0], r[1], r[3]))(rnn.forward([3, 1, 0, 2], np.zeros((6, 1))))
+    xs, hs, _, ps = rnn.forward([3, 1, 0, 2], np.zeros((6, 1)))
     grads, _ = rnn.backward(xs, hs, ps, [1, 0, 2, 3])
-    _, _, _ = rnn.model.loss_and_grads(np.array([[3], [1], [0], [2]]), np.array([[1], [0], [2], [3]]),
-                                      np.zeros((1, 6)))
+    rnn.model.loss_and_grads(np.array([[3], [1], [0], [2]]), np.array([[1], [0], [2], [3]]), np.zeros((1, 6)))
     for name, g in rnn.model.grads.items():
         assert np.array_equal(grads[name], g)
 

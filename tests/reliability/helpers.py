@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from conftest import make_text
-from minrnn import checkpoint, cli
+from test_cli import run as main  # cli.main in process: (exit code, stdout, stderr)
 
 PY = sys.executable
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,9 +22,8 @@ def write_text(path, n_chars=4000, seed=0):
 
 
 def env():
-    e = dict(os.environ, PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1",
-             MKL_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1")
-    return e
+    return dict(os.environ, PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1",
+                MKL_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1")
 
 
 def cmd(*args):
@@ -95,14 +94,14 @@ def assert_clean_proc(proc, *words, exit_code=None):
     return assert_clean_error(proc.returncode, proc.stderr, *words, exit_code=exit_code)
 
 
-def main(capsys, *args):
-    """cli.main in process: (exit code, stdout, stderr). argparse's SystemExit becomes its code."""
+def finish(proc, timeout):
+    """Wait for a started process to end (killed if it outlives `timeout`); its stderr."""
     try:
-        code = cli.main(list(map(str, args)))
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
+        _, err = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return err
 
 
 def assert_argparse_error(code, err, *words):
@@ -113,11 +112,6 @@ def assert_argparse_error(code, err, *words):
     assert "error:" in last, err
     for w in words:
         assert w.lower() in last.lower(), (w, err)
-
-
-def checkpoint_arrays(path):
-    arrays, meta = checkpoint.load(path)
-    return arrays, meta
 
 
 def same_arrays(a, b):

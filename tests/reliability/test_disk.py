@@ -11,7 +11,7 @@ import pytest
 
 from minrnn import checkpoint
 
-from .helpers import (TINY, assert_clean_error, assert_clean_proc, main, run, start, tmp_files,
+from .helpers import (TINY, assert_clean_error, assert_clean_proc, finish, main, run, start, tmp_files,
                       wait_for, write_text)
 
 train_module = sys.modules["minrnn.train"]  # minrnn.train is also the name of the function
@@ -84,11 +84,7 @@ def test_folder_vanishes_mid_run(tmp_path):
     gone = out.with_name("gone")
     out.rename(gone)  # vanishes at once, as `rm -r` in another terminal would make it
     shutil.rmtree(gone, ignore_errors=True)
-    try:
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    err = finish(proc, 60)
     last = err.strip().splitlines()[-1]
     assert_clean_error(proc.returncode, last + "\n", str(out), exit_code=1)
     assert "Traceback" not in err
@@ -192,11 +188,7 @@ def test_real_full_tmpfs(tmp_path):
                 except OSError as e:
                     assert e.errno == errno.ENOSPC
                     time.sleep(0.0005)
-        try:
-            _, err = proc.communicate(timeout=10)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+        err = finish(proc, 10)
         last = err.strip().splitlines()[-1]
         assert_clean_error(proc.returncode, last + "\n", "no space left", exit_code=1)
         assert "Traceback" not in err

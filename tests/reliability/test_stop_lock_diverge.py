@@ -112,7 +112,7 @@ def test_divergence_with_a_huge_learning_rate(tmp_path):
     for lr in ("1e39", "1000"):  # 1e39 overflows float32 parameters; 1000 explodes the loss
         proc = run("train", corpus, "--out", out / lr, *TINY, "--optimizer", "sgd", "--lr", lr,
                    "--iterations", 200, "--eval-every", 1, "--quiet")
-        line = assert_clean_proc(proc, "diverged", "lower --lr", exit_code=1)
+        assert_clean_proc(proc, "diverged", "lower --lr", exit_code=1)
         for name in ("latest.npz", "best.npz"):
             if (out / lr / name).exists():  # whatever was saved is finite and loads
                 checkpoint.load_model(out / lr / name, everything=True)
@@ -154,7 +154,7 @@ def test_divergence_keeps_the_last_good_checkpoint(tmp_path, capsys, monkeypatch
     monkeypatch.setattr(checkpoint, "save", spy)
     code, _, err = main(capsys, "train", corpus, "--out", out, *TINY, "--iterations", 100,
                         "--eval-every", 5)
-    line = assert_clean_error(code, err.splitlines()[-1] + "\n", "diverged", "--lr", exit_code=1)
+    assert_clean_error(code, err.splitlines()[-1] + "\n", "diverged", "--lr", exit_code=1)
     assert checkpoint.load(out)[1]["iteration"] == 10
     assert (out / "latest.npz").read_bytes() == saved["latest.npz"]
     assert tmp_files(out) == []

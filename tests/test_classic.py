@@ -1,4 +1,4 @@
-"""`minrnn classic` against min-char-rnn itself (tests/min_char_rnn.py), number for number."""
+"""`minrnn classic` against min-char-rnn itself (reference/min_char_rnn.py), number for number."""
 import io
 import re
 
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from conftest import make_text
-from min_char_rnn import min_char_rnn
 from minrnn import data
 from minrnn.classic import run_classic
+from reference.min_char_rnn import min_char_rnn
 
 
 def run_ours(text, **kw):

@@ -5,10 +5,10 @@ import re
 import numpy as np
 import pytest
 
-from conftest import make_text
 from minrnn import data
 from minrnn.classic import run_classic
 from reference.min_char_rnn import min_char_rnn
+from support import make_text
 
 
 def run_ours(text, **kw):

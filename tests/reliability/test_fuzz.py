@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from minrnn import checkpoint, cli, data
 from minrnn.data import MinrnnError
 
-from conftest import make_text
+from support import make_text
 
 from .helpers import TINY
 

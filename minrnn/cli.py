@@ -7,6 +7,7 @@ import argparse
 import dataclasses
 import math
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -37,7 +38,7 @@ def _number(kind, low, inclusive):
 
 
 positive_int, positive_float = _number(int, 0, False), _number(float, 0, False)
-count, fraction = _number(int, 0, True), _number(float, 0, True)
+count = _number(int, 0, True)
 
 
 def _at_most(parse, high):
@@ -47,13 +48,6 @@ def _at_most(parse, high):
             raise argparse.ArgumentTypeError(f"{text} must be <= {high}")
         return value
     return bounded
-
-
-def _fraction_below_one(text):
-    value = fraction(text)
-    if value >= 1:
-        raise argparse.ArgumentTypeError(f"{text} must be below 1")
-    return value
 
 
 def _setting(name):
@@ -82,6 +76,9 @@ class _Help(argparse.HelpFormatter):
         if action.help is None or action.nargs == 0 or shown is None or shown is argparse.SUPPRESS:
             return action.help
         return f"{action.help} (default: {str(shown).replace('%', '%%')})"
+
+    def _split_lines(self, text, width):  # never inside a flag's name (--lr-\ndecay)
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -235,7 +232,7 @@ def cmd_train(args):
         ix, chars, name = load_corpus(path, cfg.encoding, chars)
         out = Path(args.out) if args.out else Path("runs") / f"{Path(name).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
         check_out(out)
-    if init is not None and which:
+    if which:
         say(which)
     say(f"training on {name}: {len(ix):,} characters, {len(chars)} distinct; run folder {out}")
     result = train(cfg, ix, chars, out, resume=bool(args.resume), init=init, quiet=args.quiet)
@@ -249,9 +246,9 @@ def cmd_train(args):
 
 
 def read_weights(path):
-    """(path, model, meta) of the checkpoint a command reads weights from, and for a run folder
-    a line saying which of its checkpoints that is, for stderr once the command has succeeded
-    (so that an error stays the only line)."""
+    """(path, which, model, meta) of the checkpoint a command reads weights from; `which`, for a
+    run folder, is a line saying which of its checkpoints that is, for stderr once the command
+    has succeeded (so that an error stays the only line)."""
     path, which = run.weights_checkpoint(path)
     model, _, meta = load_model(path)
     return path, which, model, meta

@@ -20,6 +20,7 @@ from .optim import CLIPS, OPTIMIZERS
 DEFAULT_SCHEDULE = "constant"  # the rate's schedule when --lr-schedule is not given
 SCHEDULES = ("constant", "step", "cosine")
 DEFAULT_EVAL_EVERY = 1000
+CHECKPOINT_MINUTES = 10  # latest.npz is written at least this often, so that a slow model still saves
 MODEL_FIELDS = tuple(f.name for f in dataclasses.fields(ModelConfig) if f.name != "vocab_size")
 ARCHITECTURE = ("cell", "hidden", "layers", "embedding")  # what fixes the weights' shapes
 BUDGET = ("iterations", "epochs", "minutes")
@@ -38,7 +39,7 @@ def setting(kind, default, help, *, above=None, low=None, below=None, high=None,
 @dataclasses.dataclass(frozen=True)
 class Config:
     # the model, as the user gives it (ModelConfig adds the vocabulary's size)
-    cell: str = setting(str, "rnn", "recurrent cell", choices=tuple(CELLS))
+    cell: str = setting(str, "rnn", "recurrent cell: rnn (tanh), lstm or gru", choices=tuple(CELLS))
     hidden: int = setting(int, 256, "hidden units per layer", above=0)
     layers: int = setting(int, 1, "stacked recurrent layers", above=0)
     embedding: int = setting(int, 0, "size of a learned input embedding; 0: one-hot input", low=0)
@@ -75,10 +76,10 @@ class Config:
     minutes: float | None = setting(float, None, "stop after this many minutes of training", above=0,
                                     resumable=True, unset="none")
     # what the run shows and saves; none of these changes what it computes
-    eval_every: int = setting(int, DEFAULT_EVAL_EVERY, "iterations between evaluations on the validation "
-                              "text; 0: only at the end", low=0, resumable=True)
+    eval_every: int = setting(int, DEFAULT_EVAL_EVERY, "iterations between evaluations on the whole "
+                              "validation text; 0: only at the end", low=0, resumable=True)
     checkpoint_every: int | None = setting(int, None, "iterations between saves of latest.npz (and at least "
-                                           "every 10 minutes)", above=0, resumable=True,
+                                           f"every {CHECKPOINT_MINUTES} minutes)", above=0, resumable=True,
                                            unset=f"--eval-every's, or {DEFAULT_EVAL_EVERY} when it is 0")
     sample_every: int = setting(int, 1000, "iterations between printed samples; 0: never", low=0, resumable=True)
     sample_length: int = setting(int, 200, "characters per printed sample", above=0, resumable=True)
@@ -222,7 +223,7 @@ def fine_tuned(cfg, given, model, path):
     if "init_scale" in given:
         raise MinrnnError("--init-scale has no effect with --init-from (the weights come from the checkpoint); "
                           "leave it out")
-    return check(dataclasses.replace(cfg, **{k: getattr(model, k) for k in MODEL_FIELDS if k not in given}))
+    return dataclasses.replace(cfg, **{k: getattr(model, k) for k in MODEL_FIELDS if k not in given})
 
 
 def physical_memory():

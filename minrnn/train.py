@@ -12,15 +12,13 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from . import checkpoint, data
+from . import checkpoint, config, data
 from .config import Config, blas_threads, check, check_fits  # noqa: F401 (Config: train.Config, as callers know it)
 from .errors import FAILED, MinrnnError
 from .model import CharRNN
 from .optim import CLIPS, OPTIMIZERS, make_optimizer
 from .run import Progress, RunFolder, RunState, StopSignal, mark_latest, restore, to_checkpoint
 from .sample import generate
-
-CHECKPOINT_MINUTES = 10  # latest.npz is written at least this often, so that a slow model still saves
 
 
 def step(model, opt, x, y, state, cfg, dropout_rng=None):
@@ -190,7 +188,7 @@ def train(cfg, ix, chars, out_dir, resume=False, init=None, quiet=False, clock=t
                     val_loss = evaluation(folder, progress, model, opt, cfg, run, val_ix, chars, speed)
                     logged_at, window_s, window_chars = run.iteration, elapsed_before + clock() - start, 0
                 if (run.iteration % cfg.checkpoint_interval() == 0
-                        or run.elapsed_s - saved_s >= 60 * CHECKPOINT_MINUTES):
+                        or run.elapsed_s - saved_s >= 60 * config.CHECKPOINT_MINUTES):
                     save(folder.path / "latest.npz", run, model, opt, cfg, chars)
                     saved_at, saved_s = run.iteration, run.elapsed_s
 

@@ -2,6 +2,7 @@
 flag's help with its default, settings that others make meaningless refused, and --init-from
 keeping the checkpoint's model."""
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -70,6 +71,18 @@ def test_train_help_shows_the_config_defaults():
             assert shown[config.flag(name)].endswith(f"(default: {config.shown_default(name)})"), name
     assert "(default: 256)" in shown["--hidden"] and "(default: none)" in shown["--iterations"]
     assert f"(default: {config.DEFAULT_SCHEDULE})" in shown["--lr-schedule"]
+
+
+def test_readme_train_table_is_the_help():
+    """README.md's table of train flags says what --help says (both from Config)."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    table = readme.split("### `minrnn train [FILE]`", 1)[1].split("| flag | default | meaning |", 1)[1]
+    rows = [[cell.strip().strip("`") for cell in line.strip("|").split("|")]
+            for line in table.split("\n\n", 1)[0].splitlines()[2:]]
+    shown = options("train")
+    assert {flag.split()[0] for flag, _, _ in rows} == set(shown) - {"-h"}
+    for flag, default, meaning in rows:
+        assert shown[flag.split()[0]] == " ".join([flag, meaning] + ([f"(default: {default})"] if default else []))
 
 
 def test_sample_help_says_what_length_is():

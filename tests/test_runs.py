@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import make_text
-from minrnn import checkpoint, data
+from minrnn import checkpoint, config, data
 from minrnn.config import Config
 from minrnn.model import CharRNN
 from minrnn.optim import make_optimizer
@@ -109,7 +109,7 @@ def test_checkpoints_at_least_every_ten_minutes(tmp_path, corpus, saves, monkeyp
         clock["now"] += 200.0
         return real(self, *a, **k)
     monkeypatch.setattr(CharRNN, "loss_and_grads", slow)
-    assert train_module.CHECKPOINT_MINUTES == 10
+    assert config.CHECKPOINT_MINUTES == 10
     train_module.train(Config(**dict(TINY, eval_every=0), checkpoint_every=1000, iterations=10), ix, chars,
                        tmp_path / "r", quiet=True, clock=lambda: clock["now"])
     assert saves == [3, 6, 9, 10]

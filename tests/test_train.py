@@ -6,11 +6,10 @@ import math
 import numpy as np
 import pytest
 
-from conftest import make_text
 from minrnn import checkpoint, data
 from minrnn.model import CharRNN, ModelConfig
 from minrnn.train import Config, evaluate, train
-from test_cli import assert_one_line_error, run
+from support import assert_one_line_error, make_text, run
 
 TINY = dict(hidden=16, seq_length=8, batch_size=4, eval_every=10, sample_every=0, lr=1e-2)
 

@@ -8,11 +8,10 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import make_text
-from test_cli import run as main  # cli.main in process: (exit code, stdout, stderr)
+from support import ROOT, make_text
+from support import run as main  # cli.main in process: (exit code, stdout, stderr)
 
 PY = sys.executable
-ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--hidden", "8", "--batch-size", "2", "--seq-length", "8"]
 
 

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from conftest import make_text
+from support import make_text
 from minrnn import data
 from minrnn.data import MinrnnError
 

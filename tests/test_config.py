@@ -7,12 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import make_text
 from minrnn import checkpoint, config
 from minrnn.cli import build_parser
 from minrnn.errors import FieldError, MinrnnError
 from minrnn.model import load as load_model
-from test_cli import assert_one_line_error, run
+from support import assert_one_line_error, make_text, run
 
 TINY = ["--hidden", "8", "--batch-size", "2", "--seq-length", "8"]
 

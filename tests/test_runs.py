@@ -8,12 +8,11 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import make_text
 from minrnn import checkpoint, config, data
 from minrnn.config import Config
 from minrnn.model import CharRNN
 from minrnn.optim import make_optimizer
-from test_cli import assert_one_line_error, run
+from support import assert_one_line_error, make_text, run
 
 train_module = sys.modules["minrnn.train"]  # minrnn.train is also the name of the function
 TINY = dict(hidden=8, seq_length=8, batch_size=3, eval_every=5, sample_every=0, lr=0.01)

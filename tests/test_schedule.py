@@ -9,10 +9,10 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import make_text
 from minrnn import checkpoint, config, data
 from minrnn.config import Config
 from minrnn.model import CharRNN
+from support import make_text
 
 train_module = sys.modules["minrnn.train"]  # minrnn.train is also the name of the function
 TINY = dict(hidden=8, seq_length=8, batch_size=4, eval_every=3, sample_every=0, lr=0.01)

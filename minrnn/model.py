@@ -23,7 +23,7 @@ import numpy as np
 
 from . import checkpoint, layers
 from .cells import CELLS
-from .data import MinrnnError
+from .errors import FieldError, MinrnnError
 
 DTYPES = ("float32", "float64")
 
@@ -41,7 +41,7 @@ class ModelConfig:
     def check(self, source="model"):
         """Every field of its type and in range; a MinrnnError naming the first that is not."""
         def bad(name, why):
-            return MinrnnError(f"{source}: {name} = {getattr(self, name)!r} {why}")
+            return FieldError(source, name, getattr(self, name), why)
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
             if f.type in ("int", int) and (isinstance(v, bool) or not isinstance(v, int)):
@@ -51,7 +51,7 @@ class ModelConfig:
                 raise bad(f.name, "is not a finite number")
         for name, low in (("vocab_size", 1), ("hidden", 1), ("layers", 1), ("embedding", 0)):
             if getattr(self, name) < low:
-                raise bad(name, f"must be >= {low}")
+                raise bad(name, "must be > 0" if low else "must be >= 0")
         if not 0 <= self.dropout < 1:
             raise bad("dropout", "must be in [0, 1)")
         if self.cell not in CELLS:

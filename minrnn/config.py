@@ -17,7 +17,6 @@ from .errors import FieldError, MinrnnError
 from .model import DTYPES, ModelConfig
 from .optim import CLIPS, OPTIMIZERS
 
-DEFAULT_SCHEDULE = "constant"  # the rate's schedule when --lr-schedule is not given
 SCHEDULES = ("constant", "step", "cosine")
 DEFAULT_EVAL_EVERY = 1000
 CHECKPOINT_MINUTES = 10  # latest.npz is written at least this often, so that a slow model still saves
@@ -57,9 +56,10 @@ class Config:
     optimizer: str = setting(str, "adam", "update rule", choices=tuple(OPTIMIZERS))
     lr: float = setting(float, 3e-3, "learning rate", above=0)
     momentum: float = setting(float, 0.0, "momentum of --optimizer sgd", low=0, below=1)
-    lr_schedule: str = setting(str, DEFAULT_SCHEDULE, "the rate over the run: constant; step: times --lr-decay "
-                               "every --lr-decay-every iterations; cosine: down to lr/10 at the end of the "
-                               "budget", choices=SCHEDULES)
+    lr_schedule: str | None = setting(str, None, "the rate over the run: constant; step: times --lr-decay "
+                                      "every --lr-decay-every iterations; cosine: down to lr/10 at the end of "
+                                      "the budget", choices=SCHEDULES,
+                                      unset="cosine when a budget is given, else constant")
     lr_decay: float = setting(float, 0.5, "factor of --lr-schedule step", above=0, high=1)
     lr_decay_every: int | None = setting(int, None, "iterations between --lr-schedule step's decays", above=0,
                                          unset="none")
@@ -92,6 +92,11 @@ class Config:
 
     def has_budget(self):
         return any(getattr(self, name) is not None for name in BUDGET)
+
+    def schedule(self):
+        """The schedule in force: annealing to the budget ends a run near its best (README,
+        "Defaults"), and without a budget there is nothing to anneal to."""
+        return self.lr_schedule or ("cosine" if self.has_budget() else "constant")
 
     def checkpoint_interval(self):
         return self.checkpoint_every or self.eval_every or DEFAULT_EVAL_EVERY
@@ -165,10 +170,10 @@ def check(cfg, source=None):
         if getattr(cfg, name) != getattr(DEFAULTS, name) and not condition:
             raise MinrnnError(f"{where}{flag(name)} applies only {instead}, or leave it out")
 
-    if cfg.lr_schedule == "step" and cfg.lr_decay_every is None:
+    if cfg.schedule() == "step" and cfg.lr_decay_every is None:
         raise MinrnnError(f"{where}--lr-schedule step needs --lr-decay-every N, the iterations between decays")
-    only_with("lr_decay", cfg.lr_schedule == "step", "to --lr-schedule step: add it")
-    only_with("lr_decay_every", cfg.lr_schedule == "step", "to --lr-schedule step: add it")
+    only_with("lr_decay", cfg.schedule() == "step", "to --lr-schedule step: add it")
+    only_with("lr_decay_every", cfg.schedule() == "step", "to --lr-schedule step: add it")
     only_with("momentum", cfg.optimizer == "sgd", "to --optimizer sgd (the others keep running averages of "
                                                   "their own): add it")
     only_with("sample_length", cfg.sample_every > 0, "when samples are printed: give --sample-every N")
@@ -205,7 +210,7 @@ def resumed(saved, given, path):
     cfg = check(dataclasses.replace(saved, **given))
     warnings = []
     moved = [flag(k) for k in BUDGET if getattr(cfg, k) != getattr(saved, k)]
-    if moved and (cfg.lr_schedule == "cosine" or cfg.warmup):
+    if moved and (cfg.schedule() == "cosine" or cfg.warmup):
         warnings.append(f"the learning-rate schedule is laid out over the budget, and {', '.join(moved)} "
                         "changed it: the rate continues from where the new budget puts this point of the run")
     return cfg, warnings

@@ -51,9 +51,10 @@ def learning_rate(cfg, iteration, used):
     iterations) or a cosine from lr down to lr/10 over the rest of the budget."""
     if used < cfg.warmup:
         return cfg.lr * used / cfg.warmup
-    if cfg.lr_schedule == "step":
+    schedule = cfg.schedule()
+    if schedule == "step":
         return cfg.lr * cfg.lr_decay ** (iteration // cfg.lr_decay_every)
-    if cfg.lr_schedule == "cosine":
+    if schedule == "cosine":
         done = min((used - cfg.warmup) / (1 - cfg.warmup), 1.0)
         return cfg.lr * (0.1 + 0.45 * (1 + math.cos(math.pi * done)))
     return cfg.lr

@@ -69,7 +69,7 @@ def test_train_help_shows_the_config_defaults():
         if field.metadata["flag"]:
             assert shown[config.flag(name)].endswith(f"(default: {config.shown_default(name)})"), name
     assert "(default: 256)" in shown["--hidden"] and "(default: none)" in shown["--iterations"]
-    assert f"(default: {config.DEFAULT_SCHEDULE})" in shown["--lr-schedule"]
+    assert "(default: cosine when a budget is given, else constant)" in shown["--lr-schedule"]
 
 
 def test_readme_train_table_is_the_help():

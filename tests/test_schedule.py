@@ -33,8 +33,10 @@ def test_constant_and_step():
 def test_cosine_and_warmup():
     lr = train_module.learning_rate
     cos = Config(lr=0.1, lr_schedule="cosine", iterations=100)
+    # not given: cosine over a budget, constant without one
+    assert Config(iterations=100).schedule() == "cosine" and Config().schedule() == "constant"
     assert [lr(cos, 0, used) for used in (0.0, 0.5, 1.0)] == pytest.approx([0.1, 0.055, 0.01])
-    warm = Config(lr=0.1, warmup=0.2, minutes=1)
+    warm = Config(lr=0.1, lr_schedule="constant", warmup=0.2, minutes=1)
     assert [lr(warm, 0, used) for used in (0.0, 0.1, 0.2, 0.9)] == pytest.approx([0.0, 0.05, 0.1, 0.1])
     both = Config(lr=0.1, lr_schedule="cosine", warmup=0.2, epochs=3)
     # the cosine runs over what the warm-up leaves: from 0.2 to 1

@@ -3,19 +3,23 @@ place where errors become a single line on stderr and an exit code (2: bad input
 import argparse
 import dataclasses
 import math
+import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from . import __version__, checkpoint, data
+from . import __version__, checkpoint, data, inspect, plot, viz
 from .classic import run_classic
 from .data import MinrnnError
 from .sample import generate, prime
 from .train import RESUMABLE, Config, RunFolder, check_fits, config_from_meta, evaluate, model_bytes, train
 
 GREEDY_BELOW = 1e-6  # smaller temperatures overflow the logits; sampling at them is argmax anyway
+VIZ_SAMPLE = 2000  # characters viz samples when given no text
+VIZ_MAX_CHARS = 100_000  # one span each: past this the page grows slow to draw
+VIZ_MAX_BYTES = 100_000_000  # the browser parses the page's data in one piece
 
 
 def _number(kind, low, inclusive):
@@ -123,6 +127,34 @@ def build_parser():
     e.add_argument("file", help="text file")
     e.add_argument("--skip-unknown", action="store_true", help="drop characters outside the vocabulary")
     e.add_argument("--encoding", default="utf-8")
+
+    v = sub.add_parser("viz", help="an HTML page to see inside a model: units, predictions, a baseline",
+                       description="Write one self-contained HTML page (it opens from disk, offline) showing "
+                                   "a text coloured by any unit, the model's next-character guesses, the "
+                                   "units that track simple features of the text, gate saturation and where "
+                                   "the model beats an n-gram model.")
+    v.add_argument("checkpoint", help="a .npz file or a run folder")
+    which = v.add_mutually_exclusive_group()
+    which.add_argument("--text", metavar="FILE", help="show this text (default: a sample from the model)")
+    which.add_argument("--prime", default="", help="sample the text from the model, starting with this")
+    v.add_argument("--length", type=positive_int, help=f"characters: of the sample (default {VIZ_SAMPLE}), or "
+                                                       "the first of FILE (default all)")
+    v.add_argument("--seed", type=count, default=0, help="the sample's random seed")
+    v.add_argument("--train-text", metavar="FILE", help="count the n-gram baseline from FILE (default: the "
+                                                        "run's training text, named in the checkpoint)")
+    v.add_argument("--signals", help="the signals the page carries per character, comma-separated (default "
+                                     "all: h; an LSTM's h,tanh_c,i,f,o,g; a GRU's h,r,z,n); fewer make a smaller page")
+    v.add_argument("--skip-unknown", action="store_true", help="drop characters outside the vocabulary")
+    v.add_argument("--encoding", default="utf-8")
+    v.add_argument("--out", default="viz.html", help="the page (default viz.html)")
+
+    p = sub.add_parser("plot", help="loss curves of one or more runs (needs minrnn[plot])",
+                       description="Training and validation loss against iterations and against minutes, "
+                                   "from each run folder's log.csv, runs overlaid.")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run folders")
+    p.add_argument("--label", action="append", help="a run's name in the legend, once per RUN_DIR "
+                                                    "(default: the folder's name)")
+    p.add_argument("--out", default="loss.png", help="the picture; png, svg or pdf (default loss.png)")
     return parser
 
 
@@ -219,21 +251,26 @@ def cmd_train(args):
          + (f" (best val {result['best_val']:.4f} nats/char)" if math.isfinite(result["best_val"]) else ""))
 
 
+def sampled(model, chars, prime_text, length, seed, temperature=1.0, top_k=0, greedy=False):
+    """The indices of prime_text followed by `length` characters sampled from the model."""
+    lookup = {c: i for i, c in enumerate(chars)}
+    unknown = sorted(set(prime_text) - set(chars))
+    if unknown:
+        raise MinrnnError("--prime has characters outside the model's vocabulary: " + " ".join(map(repr, unknown)))
+    rng = np.random.default_rng(seed)
+    primed = [lookup[c] for c in prime_text] or [int(rng.integers(len(chars)))]
+    h = prime(model, primed, model.zero_state())
+    with np.errstate(over="ignore", under="ignore"):  # a huge temperature is uniform sampling: fine
+        ixs, _ = generate(model, rng, h, primed[-1], length, temperature, top_k, greedy)
+    return np.concatenate([primed if prime_text else [], ixs]).astype(np.int64)
+
+
 def cmd_sample(args):
     _check_sample_length(args.length, "--length")
     model, _, meta = checkpoint.load_model(args.checkpoint)
-    chars = meta["vocab"]
-    lookup = {c: i for i, c in enumerate(chars)}
-    unknown = sorted(set(args.prime) - set(chars))
-    if unknown:
-        raise MinrnnError("--prime has characters outside the model's vocabulary: " + " ".join(map(repr, unknown)))
-    rng = np.random.default_rng(args.seed)
-    primed = [lookup[c] for c in args.prime] or [int(rng.integers(len(chars)))]
-    h = prime(model, primed, model.zero_state())
     greedy = args.greedy or args.temperature < GREEDY_BELOW
-    with np.errstate(over="ignore", under="ignore"):  # a huge temperature is uniform sampling: fine
-        ixs, _ = generate(model, rng, h, primed[-1], args.length, args.temperature, args.top_k, greedy)
-    text = args.prime + data.decode(ixs, chars) + "\n"
+    ixs = sampled(model, meta["vocab"], args.prime, args.length, args.seed, args.temperature, args.top_k, greedy)
+    text = data.decode(ixs, meta["vocab"]) + "\n"
     try:
         sys.stdout.write(text)
     except UnicodeEncodeError as e:
@@ -241,18 +278,22 @@ def cmd_sample(args):
                           f"({e.encoding}) cannot show; set PYTHONIOENCODING=utf-8", exit_code=1) from None
 
 
+def read_for_model(path, chars, encoding, skip_unknown):
+    """A text file as indices into a model's vocabulary; characters outside it are counted in
+    an error, or dropped with skip_unknown."""
+    data.check_encoding(encoding)
+    if skip_unknown:
+        return data.read_corpus_skipping_unknown(path, chars, encoding)[0]
+    unknown = data.count_unknown(path, chars, encoding)
+    if unknown:
+        raise MinrnnError(f"{path}: {unknown} character(s) are outside the model's vocabulary; "
+                          "pass --skip-unknown to leave them out")
+    return data.read_corpus(path, encoding, chars)[0]
+
+
 def cmd_eval(args):
     model, _, meta = checkpoint.load_model(args.checkpoint)
-    chars = meta["vocab"]
-    data.check_encoding(args.encoding)
-    if args.skip_unknown:
-        ix, _ = data.read_corpus_skipping_unknown(args.file, chars, args.encoding)
-    else:
-        unknown = data.count_unknown(args.file, chars, args.encoding)
-        if unknown:
-            raise MinrnnError(f"{args.file}: {unknown} character(s) are outside the model's vocabulary; "
-                              "pass --skip-unknown to leave them out")
-        ix, _ = data.read_corpus(args.file, args.encoding, chars)
+    ix = read_for_model(args.file, meta["vocab"], args.encoding, args.skip_unknown)
     if len(ix) < 2:
         raise MinrnnError(f"{args.file}: needs at least 2 characters to evaluate")
     layout = []
@@ -266,7 +307,109 @@ def cmd_eval(args):
           f"loss {nats:.4f} nats/char, {nats / math.log(2):.4f} bits/char, perplexity {math.exp(nats):.3f}")
 
 
-COMMANDS = {"classic": cmd_classic, "train": cmd_train, "sample": cmd_sample, "eval": cmd_eval}
+def check_out_file(path):
+    """An output file's problems, found before the work that fills it."""
+    path = Path(path)
+    if path.is_dir():
+        raise MinrnnError(f"{path}: is a folder; --out takes a file name")
+    if not path.parent.is_dir():
+        raise MinrnnError(f"{path}: cannot write there (no folder {path.parent})")
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise MinrnnError(f"{path}: cannot write there (permission denied)")
+
+
+def ngram_text(args, meta, chars, page_ix):
+    """(indices, note, warning) of the text the n-gram baseline is counted from: --train-text,
+    else the run's training text as the run split it (the part it trained on), else the page's
+    own text, with a note saying what that means."""
+    if args.train_text:
+        ix = read_for_model(args.train_text, chars, args.encoding, args.skip_unknown)
+        return ix, f"n-gram counted from {args.train_text} ({len(ix):,} characters).", False
+    config = meta["config"]
+    corpus, val = config.get("corpus"), config.get("val_frac", 0)
+    if not isinstance(corpus, str):
+        why = "the checkpoint names no training text"
+    else:
+        try:
+            ix, _, name = load_corpus(corpus, config.get("encoding", "utf-8"), chars)
+        except (MinrnnError, LookupError, TypeError) as e:
+            why = f"the run's training text could not be used ({e})"
+        else:
+            val = val if isinstance(val, float) and 0 <= val < 1 else 0
+            ix = data.split(ix, val)[0]
+            return ix, (f"n-gram counted from the run's training text, {name}: the {len(ix):,} characters "
+                        "the RNN trained on" + (f" (its last {val:.0%} held out)." if val else ".")), False
+    return page_ix, (f"n-gram counted from this page's own text, since {why}: it has seen every character it "
+                     "predicts, so it looks better than it is. Give the training text with --train-text FILE."), True
+
+
+def viz_text(args, model, chars):
+    """(indices, a line saying what they are) of the text the page shows: --text FILE (its first
+    --length characters), else a sample of --length characters after --prime."""
+    if args.text:
+        ix = read_for_model(args.text, chars, args.encoding, args.skip_unknown)
+        whole, ix = len(ix), ix[:args.length]
+        if len(ix) < 2:
+            raise MinrnnError(f"{args.text}: needs at least 2 characters to show")
+        return ix, f"Text: {args.text}" + (f", its first {len(ix):,} of {whole:,} characters." if len(ix) < whole else ".")
+    length = args.length or VIZ_SAMPLE
+    _check_sample_length(length, "--length")
+    return sampled(model, chars, args.prime, length, args.seed), (
+        f"Text: {length:,} characters sampled from the model (seed {args.seed}, temperature 1)"
+        + (f" after the prime {args.prime!r}." if args.prime else "."))
+
+
+def cmd_viz(args):
+    started = time.perf_counter()
+    check_out_file(args.out)
+    model, _, meta = checkpoint.load_model(args.checkpoint)
+    chars = meta["vocab"]
+    ix, about = viz_text(args, model, chars)
+    cell, n_layers, hidden = inspect.describe_model(model)
+    signals = inspect.SIGNALS[cell] if args.signals is None else args.signals.split(",")
+    wrong = [name for name in signals if name not in inspect.SIGNALS[cell]]
+    if wrong or not signals:
+        raise MinrnnError(f"--signals: {', '.join(map(repr, wrong)) or 'none given'}; the {cell.upper()}'s "
+                          f"signals are {','.join(inspect.SIGNALS[cell])}")
+    size = inspect.page_bytes(len(ix), n_layers, hidden, len(set(signals)))
+    if len(ix) > VIZ_MAX_CHARS or size > VIZ_MAX_BYTES:
+        fit = min(VIZ_MAX_CHARS, int(len(ix) * VIZ_MAX_BYTES / size))
+        raise MinrnnError(f"a page of {len(ix):,} characters is too large to draw (about {size / 1e6:,.0f} MB); "
+                          f"pass --length {fit:,} or less")
+    train_ix, note, warning = ngram_text(args, meta, chars, ix)
+    where = checkpoint.resolve(args.checkpoint)
+    page_data = inspect.page_data(model, ix, chars, inspect.ngram_probs(train_ix, ix, len(chars)),
+                                  {"checkpoint": str(where), "text": about, "ngram": note, "ngram_warning": warning},
+                                  signals)
+    page = viz.render(page_data, f"minrnn viz: {where.parent.name}/{where.name}")
+    try:
+        Path(args.out).write_text(page, "utf-8")
+    except OSError as e:
+        raise MinrnnError(f"cannot write {args.out} ({e.strerror or e})", exit_code=1) from None
+    info(f"wrote {args.out}: {len(page.encode()) / 1e6:.1f} MB, {len(ix):,} characters, {cell} {n_layers} x {hidden}, "
+         f"in {time.perf_counter() - started:.1f} s")
+    if warning:
+        info(note)
+    for fi, f in enumerate(page_data["features"]):
+        best = next((r for r in page_data["leaderboard"] if r[0] == fi), None)  # best first per feature
+        if best:
+            info(f"  {f['label']}: layer {best[1] + 1} {best[2]} unit {best[3]}, r {best[4]:+.2f}"
+                 + (f", AUC {best[5]:.2f}" if best[5] is not None else ""))
+        else:
+            info(f"  {f['label']}: constant in this text")
+
+
+def cmd_plot(args):
+    if args.label and len(args.label) != len(args.runs):
+        raise MinrnnError(f"--label is given {len(args.label)} time(s) for {len(args.runs)} run folder(s); "
+                          "give one per folder, or none")
+    check_out_file(args.out)
+    done = plot.plot_runs(args.runs, args.out, args.label)
+    info(f"wrote {args.out}: {done['runs']} run(s), {done['points']} logged points")
+
+
+COMMANDS = {"classic": cmd_classic, "train": cmd_train, "sample": cmd_sample, "eval": cmd_eval,
+            "viz": cmd_viz, "plot": cmd_plot}
 
 
 def _one_line(message):

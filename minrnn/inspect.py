@@ -4,10 +4,12 @@ and a character n-gram baseline to compare the model with.
 
 Only `describe_model` and `trace_model` touch the model; everything else works on arrays.
 """
+import base64
 import dataclasses
 import math
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from . import layers
 
@@ -17,8 +19,9 @@ GATES = {"rnn": (), "lstm": ("i", "f", "o"), "gru": ("r", "z")}
 SATURATED = (0.1, 0.9)  # Karpathy, Johnson & Fei-Fei (2015): a gate below 0.1 is shut, above 0.9 open
 TOP_K = 5  # next-character predictions kept per position
 NGRAM_ORDER = 3  # characters of context
-# add-k smoothing; on tinyshakespeare's held-out tenth, k in 0.01..0.5 all land within 0.05 nats
-# of each other, the best near 0.05 (1.1 MB of counts); small k trusts the counts it has
+# add-k smoothing. Measured on held-out tenths, nats/char for k = 0.01, 0.05, 0.2, 0.5:
+# tinyshakespeare 1.796, 1.777 (its best), 1.806, 1.870; the built-in Python corpus 0.804 (its
+# best), 0.832, 0.905, 1.001. 0.05 is near the best of both.
 NGRAM_K = 0.05
 LEADERBOARD_ROWS = 30  # units kept per feature and per score on the page
 
@@ -144,19 +147,21 @@ def correlations(acts, feats):
 
 
 def _ranks(a):
-    """Ranks (1..T) down each column of a (T, H), ties sharing their average rank."""
-    T = a.shape[0]
-    order = np.argsort(a, axis=0, kind="stable")
-    s = np.take_along_axis(a, order, axis=0)
-    idx = np.arange(T)[:, None]
+    """Ranks (1..T) along each row of a (U, T), ties sharing their average rank. Rows, not
+    columns: sorting contiguous rows is 1.5x faster; and an unstable sort is 3x faster than a
+    stable one, with no effect here, since tied values share one rank anyway."""
+    T = a.shape[1]
+    order = np.argsort(a, axis=1)
+    s = np.take_along_axis(a, order, axis=1)
+    idx = np.arange(T)
     first = np.ones(s.shape, bool)
-    first[1:] = s[1:] != s[:-1]  # where a run of equal values starts
+    first[:, 1:] = s[:, 1:] != s[:, :-1]  # where a run of equal values starts
     last = np.ones(s.shape, bool)
-    last[:-1] = first[1:]
-    start = np.maximum.accumulate(np.where(first, idx, 0), axis=0)
-    end = np.minimum.accumulate(np.where(last, idx, T - 1)[::-1], axis=0)[::-1]
+    last[:, :-1] = first[:, 1:]
+    start = np.maximum.accumulate(np.where(first, idx, 0), axis=1)
+    end = np.minimum.accumulate(np.where(last, idx, T - 1)[:, ::-1], axis=1)[:, ::-1]
     ranks = np.empty(s.shape)
-    np.put_along_axis(ranks, order, (start + end) / 2 + 1, axis=0)
+    np.put_along_axis(ranks, order, (start + end) / 2 + 1, axis=1)
     return ranks
 
 
@@ -169,8 +174,8 @@ def aucs(acts, positive, block=64):
     N = positive.shape[0] - P
     out = np.empty((positive.shape[1], acts.shape[1]))
     pos = positive.astype(np.float64)
-    for j in range(0, acts.shape[1], block):  # in blocks: the ranks are T x block arrays
-        out[:, j:j + block] = pos.T @ _ranks(acts[:, j:j + block])
+    for j in range(0, acts.shape[1], block):  # in blocks: the ranks are block x T arrays
+        out[:, j:j + block] = (_ranks(np.ascontiguousarray(acts[:, j:j + block].T)) @ pos).T
     with np.errstate(invalid="ignore", divide="ignore"):
         out = (out - (P * (P + 1) / 2)[:, None]) / (P * N)[:, None]
     out[(P == 0) | (N == 0)] = np.nan
@@ -244,13 +249,6 @@ def _codes(ix, n, V):
     return code
 
 
-def _counts(keys, queries):
-    """How often each query occurs among keys (at least one key)."""
-    uniq, counts = np.unique(keys, return_counts=True)
-    at = np.minimum(np.searchsorted(uniq, queries), len(uniq) - 1)
-    return np.where(uniq[at] == queries, counts[at], 0)
-
-
 def ngram_probs(train_ix, ix, V, order=NGRAM_ORDER, k=NGRAM_K):
     """p(ix[t] | the `order` characters before it), counted from train_ix with add-k
     smoothing: (count(context, char) + k) / (count(context) + k V). The first positions, with
@@ -263,8 +261,12 @@ def ngram_probs(train_ix, ix, V, order=NGRAM_ORDER, k=NGRAM_K):
         if not len(ts):
             break
         if len(train_ix) > n:
-            joint = _counts(_codes(train_ix, n + 1, V), _codes(ix, n + 1, V)[ts - n])
-            context = _counts(_codes(train_ix[:-1], n, V), _codes(ix, n, V)[ts - n])
+            # one sort: codes of (context, next) pairs sorted are sorted by context too, so both
+            # counts are ranges found by binary search, a context's pairs being [c V, c V + V)
+            pairs = np.sort(_codes(train_ix, n + 1, V))
+            q = _codes(ix, n + 1, V)[ts - n]
+            within = lambda lo, hi: np.searchsorted(pairs, hi) - np.searchsorted(pairs, lo)
+            joint, context = within(q, q + 1), within(q - q % V, q - q % V + V)
         else:  # a training text too short to hold one such window: nothing counted
             joint = context = 0
         p[ts] = (joint + k) / (context + k * V)
@@ -305,7 +307,11 @@ def page_data(model, ix, chars, ngram_p, info, signals=None):
     texts (checkpoint, text, ngram) shown as they are; signals: the ones whose values the page
     carries character by character (default all: six a unit for an LSTM). Gate saturation is
     computed from every gate either way."""
-    import base64
+    with threadpool_limits(1):  # small products: on a busy machine a second BLAS thread only waits
+        return _page_data(model, ix, chars, ngram_p, info, signals)
+
+
+def _page_data(model, ix, chars, ngram_p, info, signals):
     b64 = lambda a: base64.b64encode(np.ascontiguousarray(a).tobytes()).decode("ascii")
     cell, n_layers, hidden = describe_model(model)
     signals = [name for name in SIGNALS[cell] if signals is None or name in signals]

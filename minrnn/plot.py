@@ -73,7 +73,7 @@ def plot_runs(run_dirs, out, labels=None):
     Figure = figure_class()
     logs = [read_log(d) for d in run_dirs]
     labels = labels or [Path(d).resolve().name for d in run_dirs]
-    fig = Figure(figsize=(11, 4.2), constrained_layout=True)
+    fig = Figure(figsize=(12, 4.2), constrained_layout=True)
     axes = fig.subplots(1, 2, sharey=True)
     for n, (log, label) in enumerate(zip(logs, labels)):
         style = {"color": f"C{n % 10}", "marker": "o" if len(log["iteration"]) < 20 else None, "markersize": 3}
@@ -93,7 +93,7 @@ def plot_runs(run_dirs, out, labels=None):
     axes[0].set_ylabel("loss (nats/char)")
     axes[0].set_title("against iterations")
     axes[1].set_title("against minutes")
-    axes[1].legend(fontsize="small")
+    axes[1].legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1))  # outside: never over a curve
     try:
         fig.savefig(out, dpi=120)
     except OSError as e:

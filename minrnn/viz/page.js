@@ -243,16 +243,19 @@
   }
   if (D.gates.length) {
     $("saturation").hidden = false;
-    const SIZE = 120, PAD = 18, plots = $("saturation-plots");
+    const SIZE = 104, PAD = 18, plots = $("saturation-plots");  // an LSTM layer's three gates fit one row
     D.saturation.forEach((gates, layer) => {
       for (const g of D.gates) {
         const [lo, hi] = gates[g];
         const fig = document.createElement("figure");
         const root = svg("svg", {width: SIZE + PAD, height: SIZE + PAD, role: "img"}, fig);
         svg("rect", {x: PAD, y: 0, width: SIZE, height: SIZE, class: "axis"}, root);
-        svg("text", {x: PAD, y: SIZE + 12}, root).textContent = "0";
-        svg("text", {x: PAD + SIZE - 28, y: SIZE + 12}, root).textContent = "<0.1";
-        svg("text", {x: 0, y: 10}, root).textContent = ">.9";
+        // both axes are shares of the text, 0 to 1: x shut (< 0.1), y open (> 0.9)
+        svg("text", {x: PAD - 8, y: SIZE + 12}, root).textContent = "0";
+        svg("text", {x: PAD + SIZE - 6, y: SIZE + 12}, root).textContent = "1";
+        svg("text", {x: PAD + SIZE / 2 - 14, y: SIZE + 12}, root).textContent = "shut \u2192";
+        svg("text", {x: 2, y: 10}, root).textContent = "1";
+        svg("text", {x: 11, y: SIZE / 2 + 14, transform: `rotate(-90 11 ${SIZE / 2 + 14})`}, root).textContent = "open \u2192";
         const xy = [];
         for (let u = 0; u < lo.length; u++) {
           xy.push([PAD + lo[u] * SIZE, (1 - hi[u]) * SIZE]);

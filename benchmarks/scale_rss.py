@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from minrnn.data import index_dtype
-from minrnn.train import model_bytes
+from minrnn.model import ModelConfig
 
 WORDS = ("the quick brown fox jumps over the lazy dog while a small bird sings in the old tree "
          "and the river runs down to the sea under a grey sky full of rain").split()
@@ -73,7 +73,7 @@ def measure(mb, folder):
     n = big.stat().st_size  # ASCII: one character a byte
     vocab = len(set(big.read_bytes()[: 1 << 20]))
     ix_bytes = n * index_dtype(vocab).itemsize
-    model = model_bytes(vocab, 64, itemsize=4, state_slots=2)  # float32, Adam's m and v
+    model = ModelConfig(vocab, hidden=64).train_bytes(2)  # float32, Adam's m and v
     return {"mb": mb, "chars": n, "index_bytes": ix_bytes, "model_bytes": model, "fixed_rss": fixed,
             "peak_rss": peak, "growth": peak - fixed, "seconds": seconds,
             "bound_peak": 3 * ix_bytes + model, "bound_growth": 3 * ix_bytes}

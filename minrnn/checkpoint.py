@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from .data import MinrnnError
-from .model import CharRNN, param_shapes
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the model described on its own (model.ModelConfig), the state as one array
+READABLE_VERSIONS = (1, 2)  # 1: one vanilla layer, implied by the run config
 META_KEY = "__meta__"
 
 
@@ -103,7 +103,7 @@ def _read_array(path, zf, name, expect=None):
     return np.frombuffer(buf, dtype).reshape(shape, order="F" if fortran else "C")
 
 
-class _Archive:
+class Archive:
     """A checkpoint opened for reading: the zip archive np.savez wrote, its metadata parsed and
     checked; arrays are read one by one on request, so a caller reads only what it needs.
     Every problem becomes a MinrnnError naming the file."""
@@ -166,9 +166,9 @@ class _Archive:
         if not isinstance(meta, dict):
             raise MinrnnError(f"{path}: its metadata is not a JSON object")
         version = meta.get("format_version")
-        if version != FORMAT_VERSION:
-            raise MinrnnError(f"{path}: checkpoint format version {version!r}; "
-                              f"this minrnn reads version {FORMAT_VERSION}")
+        if version not in READABLE_VERSIONS or isinstance(version, bool):
+            raise MinrnnError(f"{path}: checkpoint format version {version!r}; this minrnn reads "
+                              f"versions {', '.join(map(str, READABLE_VERSIONS))}")
         return meta
 
     def __enter__(self):
@@ -182,7 +182,7 @@ def load(path, names=None):
     """Returns (arrays, meta): every array, or only those of `names` the file holds (none for
     names=(): the metadata alone). Any problem with the file is a MinrnnError naming it; no
     pickle in it is ever loaded."""
-    with _Archive(path) as archive:
+    with Archive(path) as archive:
         wanted = archive.names - {META_KEY} if names is None else archive.names & set(names)
         return {name: archive.read(name) for name in sorted(wanted)}, archive.meta
 
@@ -193,43 +193,11 @@ def whole_number(v, low=0):
     return isinstance(v, int) and not isinstance(v, bool) and v >= low
 
 
-def _model_meta(path, meta):
-    """(vocabulary, hidden size, dtype) from a checkpoint's metadata, checked."""
-    chars, config = meta.get("vocab"), meta.get("config")
+def vocabulary(meta, path):
+    """The checkpoint's vocabulary (a list of distinct characters), checked."""
+    chars = meta.get("vocab")
     if not (isinstance(chars, list) and chars and all(isinstance(c, str) and len(c) == 1 for c in chars)):
         raise MinrnnError(f"{path}: its metadata lacks a valid vocabulary (a list of characters)")
     if any(0xD800 <= ord(c) <= 0xDFFF for c in chars) or len(set(chars)) != len(chars):
         raise MinrnnError(f"{path}: its vocabulary holds surrogates or repeated characters")
-    if not isinstance(config, dict):
-        raise MinrnnError(f"{path}: its metadata lacks the model's config")
-    hidden, dtype = config.get("hidden"), config.get("dtype")
-    if not whole_number(hidden, 1):
-        raise MinrnnError(f"{path}: its config has no valid hidden size ({hidden!r})")
-    if dtype not in ("float32", "float64"):
-        raise MinrnnError(f"{path}: unsupported dtype {dtype!r} (float32 or float64)")
-    return chars, hidden, np.dtype(dtype)
-
-
-def load_model(path, everything=False):
-    """A checkpoint's model, arrays and metadata: (model, arrays, meta). Every parameter's shape
-    and dtype is checked against the metadata before it is read, and its values must be
-    finite. `arrays` holds the parameters, and with everything=True the rest (optimizer
-    state, carried hidden state) as well; sample and eval read only the parameters."""
-    with _Archive(path) as archive:
-        path, meta = archive.path, archive.meta
-        chars, hidden, dtype = _model_meta(path, meta)
-        shapes = param_shapes(len(chars), hidden)
-        arrays = {}
-        for name, shape in shapes.items():
-            if name not in archive.names:
-                raise MinrnnError(f"{path}: parameter {name} is missing")
-            a = arrays[name] = archive.read(name, expect=(shape, dtype))
-            if not np.isfinite(a).all():
-                raise MinrnnError(f"{path}: parameter {name} holds NaN or infinite values")
-        if everything:
-            for name in sorted(archive.names - set(shapes) - {META_KEY}):
-                arrays[name] = archive.read(name)
-    model = CharRNN(len(chars), hidden, dtype)
-    for name in shapes:
-        model.params[name][...] = arrays[name]
-    return model, arrays, meta
+    return chars

@@ -10,7 +10,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from .data import MinrnnError, decode
-from .model import CharRNN
+from .model import CharRNN, ModelConfig
 from .optim import Adagrad, clip_elementwise
 from .sample import generate
 
@@ -26,7 +26,7 @@ def run_classic(ix, chars, hidden_size=100, seq_length=25, lr=0.1, seed=0, itera
             "use a longer text or a smaller --seq-length")
     V = len(chars)
     rng = np.random.RandomState(seed)
-    model = CharRNN(V, hidden_size, np.float64, rng=rng, init_scale=0.01)
+    model = CharRNN(ModelConfig(V, "rnn", hidden_size, dtype="float64"), rng=rng, init_scale=0.01)
     adagrad = Adagrad(model.theta.size, lr)
     smooth_loss = -np.log(1.0 / V) * seq_length
     n, p = 0, 0

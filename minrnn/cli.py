@@ -13,8 +13,9 @@ import numpy as np
 from . import __version__, checkpoint, data, inspect, plot, viz
 from .classic import run_classic
 from .data import MinrnnError
+from .model import ModelConfig, load as load_model
 from .sample import generate, prime
-from .train import RESUMABLE, Config, RunFolder, check_fits, config_from_meta, evaluate, model_bytes, train
+from .train import RESUMABLE, Config, RunFolder, check_fits, config_from_meta, evaluate, train
 
 GREEDY_BELOW = 1e-6  # smaller temperatures overflow the logits; sampling at them is argmax anyway
 VIZ_SAMPLE = 2000  # characters viz samples when given no text
@@ -83,7 +84,11 @@ def build_parser():
                        description="Train a character-level RNN; checkpoints go to --out.")
     t.add_argument("file", nargs="?", help="text file (default: ./input.txt if present, "
                                            "else Python's standard library source)")
+    t.add_argument("--cell", choices=["rnn", "lstm", "gru"], help=f"recurrent cell (default {d.cell})")
     t.add_argument("--hidden", type=positive_int, help=f"hidden units (default {d.hidden})")
+    t.add_argument("--layers", type=positive_int, help=f"stacked layers (default {d.layers})")
+    t.add_argument("--embedding", type=count, help=f"input embedding size, 0 = one-hot (default {d.embedding})")
+    t.add_argument("--dropout", type=_fraction_below_one, help=f"dropout between layers (default {d.dropout})")
     t.add_argument("--seq-length", type=positive_int, help=f"BPTT length T (default {d.seq_length})")
     t.add_argument("--batch-size", type=positive_int, help=f"parallel streams B (default {d.batch_size})")
     t.add_argument("--optimizer", choices=["adam", "rmsprop", "adagrad", "sgd"], help=f"(default {d.optimizer})")
@@ -170,7 +175,8 @@ def info(text):
 def cmd_classic(args):
     _check_sample_length(args.sample_length, "--sample-length")
     ix, chars = data.read_corpus(args.file, args.encoding)
-    check_fits(model_bytes(len(chars), args.hidden, 8, 1, 1, args.seq_length), f"a model with --hidden {args.hidden}")
+    check_fits(ModelConfig(len(chars), hidden=args.hidden, dtype="float64").train_bytes(1, 1, args.seq_length),
+               f"a model with --hidden {args.hidden}")
     run_classic(ix, chars, args.hidden, args.seq_length, args.lr, args.seed, args.iterations,
                 args.sample_every, args.sample_length, args.print_every)
 
@@ -210,7 +216,7 @@ def cmd_train(args):
             raise MinrnnError(f"{args.resume}: --resume takes a run folder (the --out of the run), not a "
                               "checkpoint file; to start from a checkpoint's weights use --init-from")
         RunFolder.check_free(args.resume)
-        _, _, meta = checkpoint.load_model(args.resume)  # the model checked before the text is read
+        _, _, meta = load_model(args.resume)  # the model checked before the text is read
         cfg = config_from_meta(meta, checkpoint.resolve(args.resume))
         clash = {k: v for k, v in given.items() if k not in RESUMABLE and v != getattr(cfg, k)}
         if clash:
@@ -228,9 +234,11 @@ def cmd_train(args):
         cfg = dataclasses.replace(Config(), corpus=str(Path(path).resolve()) if path else "", **given)
         chars = None
         if args.init_from:
-            model, _, meta = checkpoint.load_model(args.init_from)
+            model, _, meta = load_model(args.init_from)
             chars, init_params = meta["vocab"], model.params
-            cfg = dataclasses.replace(cfg, hidden=model.hidden_size)
+            m = model.config
+            cfg = dataclasses.replace(cfg, cell=m.cell, hidden=m.hidden, layers=m.layers, embedding=m.embedding,
+                                      dtype=m.dtype)
         if args.out:  # before reading what may be a large text
             check_out(Path(args.out))
         ix, chars, name = load_corpus(path, cfg.encoding, chars)
@@ -259,15 +267,15 @@ def sampled(model, chars, prime_text, length, seed, temperature=1.0, top_k=0, gr
         raise MinrnnError("--prime has characters outside the model's vocabulary: " + " ".join(map(repr, unknown)))
     rng = np.random.default_rng(seed)
     primed = [lookup[c] for c in prime_text] or [int(rng.integers(len(chars)))]
-    h = prime(model, primed, model.zero_state())
+    state = prime(model, primed, model.zero_state())
     with np.errstate(over="ignore", under="ignore"):  # a huge temperature is uniform sampling: fine
-        ixs, _ = generate(model, rng, h, primed[-1], length, temperature, top_k, greedy)
+        ixs, _ = generate(model, rng, state, primed[-1], length, temperature, top_k, greedy)
     return np.concatenate([primed if prime_text else [], ixs]).astype(np.int64)
 
 
 def cmd_sample(args):
     _check_sample_length(args.length, "--length")
-    model, _, meta = checkpoint.load_model(args.checkpoint)
+    model, _, meta = load_model(args.checkpoint)
     greedy = args.greedy or args.temperature < GREEDY_BELOW
     ixs = sampled(model, meta["vocab"], args.prime, args.length, args.seed, args.temperature, args.top_k, greedy)
     text = data.decode(ixs, meta["vocab"]) + "\n"
@@ -292,13 +300,14 @@ def read_for_model(path, chars, encoding, skip_unknown):
 
 
 def cmd_eval(args):
-    model, _, meta = checkpoint.load_model(args.checkpoint)
+    model, _, meta = load_model(args.checkpoint)
     ix = read_for_model(args.file, meta["vocab"], args.encoding, args.skip_unknown)
     if len(ix) < 2:
         raise MinrnnError(f"{args.file}: needs at least 2 characters to evaluate")
     layout = []
     for name, default in (("batch_size", 1), ("seq_length", 25)):
-        v = meta["config"].get(name, default)
+        config = meta.get("config")
+        v = config.get(name, default) if isinstance(config, dict) else None
         if not checkpoint.whole_number(v, 1):
             raise MinrnnError(f"{checkpoint.resolve(args.checkpoint)}: its config has an invalid {name} ({v!r})")
         layout.append(v)
@@ -362,7 +371,7 @@ def viz_text(args, model, chars):
 def cmd_viz(args):
     started = time.perf_counter()
     check_out_file(args.out)
-    model, _, meta = checkpoint.load_model(args.checkpoint)
+    model, _, meta = load_model(args.checkpoint)
     chars = meta["vocab"]
     ix, about = viz_text(args, model, chars)
     cell, n_layers, hidden = inspect.describe_model(model)

@@ -24,6 +24,12 @@ def lookup_table(W, b):
     return np.add(W.T, b, order="C")
 
 
+def _onehot(ix, V, dtype):
+    onehot = np.zeros((ix.size, V), dtype)
+    onehot[np.arange(ix.size), ix.ravel()] = 1
+    return onehot
+
+
 def lookup_forward(ix, W, b):
     """x[t, b] = W @ onehot(ix[t, b]) + b. A product with a one-hot vector picks a column of W,
     so look it up instead of multiplying."""
@@ -37,45 +43,32 @@ def lookup_backward(dx, cache, dW=None, db=None):
     4-10x faster than a scatter-add with np.add.at."""
     ix, V = cache
     dx = dx.reshape(-1, dx.shape[-1])
-    onehot = np.zeros((len(dx), V), dx.dtype)
-    onehot[np.arange(len(dx)), ix.ravel()] = 1
-    return np.dot(dx.T, onehot, out=dW), dx.sum(axis=0, out=db)
+    return np.dot(dx.T, _onehot(ix, V, dx.dtype), out=dW), dx.sum(axis=0, out=db)
 
 
-def rnn_forward(x, h0, Whh):
-    """The tanh recurrence hs[t] = tanh(x[t] + Whh @ hs[t-1]) over x of shape (T, B, H).
-
-    x already holds Wxh @ x + bh (see lookup_forward), so the loop holds only what is truly
-    sequential: one product, one add, one tanh per time step, written in place."""
-    T = x.shape[0]
-    hs = np.empty((T + 1,) + h0.shape, x.dtype)  # hs[0] is h0, hs[t + 1] is the state after step t
-    hs[0] = h0
-    WhhT = np.ascontiguousarray(Whh.T)
-    for h, h_next, x_t in zip(hs[:-1], hs[1:], x):  # zip of views: cheaper than indexing hs[t]
-        h.dot(WhhT, out=h_next)
-        h_next += x_t
-        np.tanh(h_next, out=h_next)
-    return hs[1:], (hs, Whh)
+def embedding_forward(ix, E):
+    """x[t, b] = E[ix[t, b]]: a learned vector per character (E is V x D)."""
+    return np.take(E, ix, axis=0), (ix, E.shape[0])
 
 
-def rnn_backward(dhs, cache, dWhh=None):
-    """Backpropagation through time. dhs[t] is the loss's gradient reaching hs[t] from above;
-    dhnext carries the gradient from step t + 1 back into step t. Returns dx, dh0, dWhh."""
-    hs, Whh = cache
-    T, B, H = dhs.shape
-    # dhraw, the gradient at the tanh's input (it is also dx), starts out holding tanh'(.) =
-    # 1 - hs^2 for every step at once; the loop multiplies each step's gradient into it in
-    # place (one array fewer the size of hs, which counts at large B*H)
-    dhraw = np.multiply(hs[1:], hs[1:])
-    np.subtract(1.0, dhraw, out=dhraw)
-    dhnext = np.zeros_like(hs[0])
-    for dh_t, dhraw_t in zip(dhs[::-1], dhraw[::-1]):  # t = T-1 down to 0
-        dhnext += dh_t
-        dhraw_t *= dhnext
-        dhraw_t.dot(Whh, out=dhnext)
-    # dWhh = sum_t dhraw[t]^T hs[t-1]: one product over all T*B positions instead of T small ones
-    dWhh = np.dot(dhraw.reshape(-1, H).T, hs[:-1].reshape(-1, H), out=dWhh)
-    return dhraw, dhnext, dWhh
+def embedding_backward(dx, cache, dE=None):
+    """dE[v] sums dx over every position whose input was v (the one-hot product, as above)."""
+    ix, V = cache
+    dx = dx.reshape(-1, dx.shape[-1])
+    return np.dot(_onehot(ix, V, dx.dtype).T, dx, out=dE)
+
+
+def dropout_forward(x, p, rng):
+    """Inverted dropout: each entry kept with probability 1 - p and scaled by 1 / (1 - p), so
+    nothing changes at evaluation time. The mask is the cache."""
+    mask = rng.random(x.shape, dtype=np.float64 if x.dtype == np.float64 else np.float32) >= p
+    mask = mask.astype(x.dtype)
+    mask *= 1.0 / (1.0 - p)
+    return x * mask, mask
+
+
+def dropout_backward(dout, mask):
+    return dout * mask
 
 
 def affine_forward(h, W, b):

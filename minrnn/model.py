@@ -1,76 +1,339 @@
-"""CharRNN: min-char-rnn's vanilla RNN, composed from the layer functions.
+"""CharRNN: characters in, a stack of recurrent cells, a softmax over the next character out.
 
-    x[t]  = Wxh @ onehot(ix[t]) + bh        lookup
-    hs[t] = tanh(x[t] + Whh @ hs[t-1])      rnn
-    ys[t] = Why @ hs[t] + by                affine
-    loss  = -sum_t log softmax(ys[t])[target[t]]
+    x[t]        = onehot(ix[t])  or  embed[ix[t]]                 input (--embedding E)
+    xw_l[t]     = Wxh_l @ x_l[t] + bh_l                           one product for all t
+    h_l[t]      = cell(xw_l[t], state_l[t-1])                     rnn | lstm | gru (cells.py)
+    x_{l+1}[t]  = dropout(h_l[t])                                 between layers, and before
+    ys[t]       = Why @ dropout(h_L[t]) + by                      the output layer
+    loss        = -sum_t log softmax(ys[t])[target[t]]
 
-The parameters are views into one flat vector `theta` and their gradients views into `grad`,
-so an optimizer or a clip touches every parameter in one array operation.
+With no embedding the first layer's product with a one-hot vector is a lookup of a column of
+Wxh (layers.lookup_forward). A one-layer vanilla model without embedding is min-char-rnn's:
+its parameters are Wxh, Whh, Why, bh, by, drawn in that order.
+
+ModelConfig is the one source of a model's parameters: their names, shapes and order. The
+parameters are views into one flat vector `theta` and their gradients views into `grad`, so an
+optimizer or a clip touches every parameter in one array operation. The state carried between
+chunks is one array (layers, state arrays per cell: 1, or 2 for the LSTM's h and c, B, H).
 """
+import dataclasses
+import math
+
 import numpy as np
 
-from . import layers
+from . import checkpoint, layers
+from .cells import CELLS
+from .data import MinrnnError
 
-PARAM_NAMES = ("Wxh", "Whh", "Why", "bh", "by")
+DTYPES = ("float32", "float64")
 
 
-def param_shapes(vocab_size, hidden_size):
-    V, H = vocab_size, hidden_size
-    return {"Wxh": (H, V), "Whh": (H, H), "Why": (V, H), "bh": (H,), "by": (V,)}
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    vocab_size: int
+    cell: str = "rnn"
+    hidden: int = 256
+    layers: int = 1
+    embedding: int = 0  # 0: one-hot input (a lookup into the first layer's Wxh)
+    dropout: float = 0.0
+    dtype: str = "float32"
+
+    def check(self, source="model"):
+        """Every field of its type and in range; a MinrnnError naming the first that is not."""
+        def bad(name, why):
+            return MinrnnError(f"{source}: {name} = {getattr(self, name)!r} {why}")
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if f.type in ("int", int) and (isinstance(v, bool) or not isinstance(v, int)):
+                raise bad(f.name, "is not an int")
+            if f.type in ("float", float) and (isinstance(v, bool) or not isinstance(v, (int, float))
+                                               or not math.isfinite(v)):
+                raise bad(f.name, "is not a finite number")
+        for name, low in (("vocab_size", 1), ("hidden", 1), ("layers", 1), ("embedding", 0)):
+            if getattr(self, name) < low:
+                raise bad(name, f"must be >= {low}")
+        if not 0 <= self.dropout < 1:
+            raise bad("dropout", "must be in [0, 1)")
+        if self.cell not in CELLS:
+            raise bad("cell", f"is not one of {', '.join(CELLS)}")
+        if self.dtype not in DTYPES:
+            raise bad("dtype", f"is not one of {', '.join(DTYPES)}")
+        return self
+
+    def layer_names(self, l):
+        """The names of layer l's parameters: Wxh, Whh, bh (and the GRU's bhn) for the first
+        layer, Wxh.2, Whh.2, ... for the second."""
+        suffix = f".{l + 1}" if l else ""
+        extra = CELLS[self.cell].extra_shapes(1)
+        return {base: base + suffix for base in ("Wxh", "Whh", "bh", *extra)}
+
+    def param_shapes(self):
+        """Every parameter's name and shape, in the order of the flat vector; weights first, in
+        the order they are drawn, then biases."""
+        V, H, E = self.vocab_size, self.hidden, self.embedding
+        cell = CELLS[self.cell]
+        GH = cell.gates * H
+        weights, biases = {}, {}
+        if E:
+            weights["embed"] = (V, E)
+        for l in range(self.layers):
+            n = self.layer_names(l)
+            weights[n["Wxh"]] = (GH, (E or V) if l == 0 else H)
+            weights[n["Whh"]] = (GH, H)
+            biases[n["bh"]] = (GH,)
+            for base, shape in cell.extra_shapes(H).items():
+                biases[n[base]] = shape
+        weights["Why"] = (V, H)
+        biases["by"] = (V,)
+        return {**weights, **biases}
+
+    def n_params(self):
+        return sum(math.prod(s) for s in self.param_shapes().values())
+
+    def train_bytes(self, optimizer_slots, batch_size=1, seq_length=1):
+        """Parameters, gradients and optimizer state, plus a chunk's activations (each layer's
+        cell arrays, twice over for the backward pass, and the logits with their gradient)."""
+        widths = sum(b.shape[-1] for b in CELLS[self.cell].alloc(0, 1, self.hidden, np.float32))
+        N = batch_size * (seq_length + 1)
+        activations = N * (2 * self.layers * widths + max(self.embedding, 1) + 3 * self.vocab_size)
+        return np.dtype(self.dtype).itemsize * ((2 + optimizer_slots) * self.n_params() + activations)
+
+    def to_meta(self):
+        """What a checkpoint saves (the vocabulary is saved beside it)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "vocab_size"}
+
+    def state_shape(self, batch_size):
+        return (self.layers, len(CELLS[self.cell].state), batch_size, self.hidden)
+
+    @classmethod
+    def from_meta(cls, meta, path):
+        """A checkpoint's model: format 2 saves it whole; format 1 (vanilla, one layer) implies
+        it from the run's hidden size and dtype."""
+        vocab = checkpoint.vocabulary(meta, path)
+        if meta.get("format_version") == 1:
+            config = meta.get("config")
+            if not isinstance(config, dict):
+                raise MinrnnError(f"{path}: its metadata lacks the model's config")
+            saved = {"hidden": config.get("hidden"), "dtype": config.get("dtype")}
+        else:
+            saved = meta.get("model")
+            if not isinstance(saved, dict):
+                raise MinrnnError(f"{path}: its metadata lacks the model's description")
+        known = {f.name for f in dataclasses.fields(cls)} - {"vocab_size"}
+        unknown = sorted(set(saved) - known)
+        if unknown:
+            raise MinrnnError(f"{path}: its model has settings this minrnn does not know: {', '.join(unknown)}")
+        return cls(vocab_size=len(vocab), **saved).check(source=f"{path}: its model")
+
+
+class CharRNN:
+    def __init__(self, config, rng=None, init_scale=None):
+        """Weights are drawn from rng (a RandomState or Generator) in param_shapes' order.
+        init_scale=None: each weight uniform in +-1/sqrt(k) for k inputs per unit (1 for the
+        one-hot lookup, so its rows have PyTorch's embedding-times-linear spread), the
+        embedding standard normal; a number: every weight normal times it (min-char-rnn's
+        recipe, with 0.01). Biases start at zero, an LSTM's forget gate at 1 (char-rnn's
+        practice). Without rng every parameter starts at zero (to be filled from a checkpoint)."""
+        self.config = config
+        self.cell = CELLS[config.cell]
+        self.dtype = np.dtype(config.dtype)
+        shapes = config.param_shapes()
+        size = sum(math.prod(s) for s in shapes.values())
+        self.theta = np.zeros(size, self.dtype)
+        self.grad = np.zeros(size, self.dtype)
+        self.params = _views(self.theta, shapes)
+        self.grads = _views(self.grad, shapes)
+        self.names = [config.layer_names(l) for l in range(config.layers)]
+        if rng is not None:
+            self._init(rng, init_scale)
+
+    def _init(self, rng, init_scale):
+        H = self.config.hidden
+        for name, shape in self.config.param_shapes().items():
+            if name.startswith("b"):
+                continue
+            if init_scale is not None:
+                self.params[name][...] = rng.standard_normal(shape) * init_scale
+            elif name == "embed":
+                self.params[name][...] = rng.standard_normal(shape)
+            else:
+                fan_in = 1 if name == "Wxh" and not self.config.embedding else shape[1]
+                bound = 1 / math.sqrt(fan_in)
+                self.params[name][...] = rng.uniform(-bound, bound, shape)
+        if self.cell.name == "lstm":
+            for n in self.names:
+                self.params[n["bh"]][H:2 * H] = 1.0
+
+    @property
+    def vocab_size(self):
+        return self.config.vocab_size
+
+    @property
+    def hidden_size(self):
+        return self.config.hidden
+
+    def zero_state(self, batch_size=1):
+        return np.zeros(self.config.state_shape(batch_size), self.dtype)
+
+    def forward(self, inputs, state, dropout_rng=None):
+        """Logits (T*B, V), the state after the chunk and the caches, for a (T, B) chunk of
+        indices entering in `state`. Dropout is applied only when dropout_rng is given."""
+        cfg, p, cell = self.config, self.params, self.cell
+        T, B = inputs.shape
+        S = len(cell.state)
+        new_state = np.empty_like(state)
+        embed_cache = None
+        if cfg.embedding:
+            x, embed_cache = layers.embedding_forward(inputs, p["embed"])
+        caches = []
+        for l, n in enumerate(self.names):
+            if l == 0 and not cfg.embedding:
+                xw, in_cache = layers.lookup_forward(inputs, p[n["Wxh"]], p[n["bh"]])
+            else:
+                xw, in_cache = layers.affine_forward(x.reshape(T * B, -1), p[n["Wxh"]], p[n["bh"]])
+                xw = xw.reshape(T, B, -1)
+            bufs = cell.alloc(T, B, cfg.hidden, self.dtype)
+            for buf, s in zip(bufs, state[l]):  # the first S arrays are the state's
+                buf[0] = s
+            WhhT = np.ascontiguousarray(p[n["Whh"]].T)
+            extra = {base: p[n[base]] for base in cell.extra_shapes(1)}
+            # zip of views is cheaper than indexing every array at t and t + 1
+            for xw_t, prev, cur in zip(xw, zip(*bufs), zip(*(b[1:] for b in bufs))):
+                cell.step(xw_t, WhhT, extra, prev, cur)
+            new_state[l] = [b[-1] for b in bufs[:S]]
+            x, mask = bufs[0][1:], None
+            if dropout_rng is not None and cfg.dropout:
+                x, mask = layers.dropout_forward(x, cfg.dropout, dropout_rng)
+            caches.append((in_cache, bufs, mask))
+        logits, out_cache = layers.affine_forward(x.reshape(T * B, -1), p["Why"], p["by"])
+        return logits, new_state, (embed_cache, caches, out_cache)
+
+    def loss(self, inputs, targets, state):
+        """Forward only: summed cross-entropy of a (T, B) chunk and the state after it."""
+        logits, state, _ = self.forward(inputs, state)
+        loss, _ = layers.softmax_loss(logits, targets.ravel())
+        return loss, state
+
+    def loss_and_grads(self, inputs, targets, state, scale=1.0, dropout_rng=None):
+        """min-char-rnn's lossFun, batched and stacked: inputs and targets are (T, B) index
+        arrays. Returns scale * (summed cross-entropy), the flat gradient (its named views are
+        in self.grads) and the state after the chunk, to carry into the next one."""
+        cfg, p, g = self.config, self.params, self.grads
+        T, B = inputs.shape
+        logits, new_state, (embed_cache, caches, out_cache) = self.forward(inputs, state, dropout_rng)
+        loss, dlogits = layers.softmax_loss(logits, targets.ravel(), scale)
+        # each backward writes its parameter gradients straight into the views in self.grads
+        dx, _, _ = layers.affine_backward(dlogits, out_cache, dW=g["Why"], db=g["by"])
+        dx = dx.reshape(T, B, -1)
+        for l in reversed(range(cfg.layers)):
+            n = self.names[l]
+            in_cache, bufs, mask = caches[l]
+            if mask is not None:
+                dx = layers.dropout_backward(dx, mask)
+            dextra = {base: g[n[base]] for base in self.cell.extra_shapes(1)}
+            dxw, _, dhw = self.cell.backward(dx, bufs, p[n["Whh"]], dextra)
+            # dWhh = sum_t dhw[t]^T h[t-1]: one product over all T*B positions
+            hs = bufs[0]
+            np.dot(dhw.reshape(T * B, -1).T, hs[:-1].reshape(T * B, -1), out=g[n["Whh"]])
+            if l == 0 and not cfg.embedding:
+                layers.lookup_backward(dxw, in_cache, dW=g[n["Wxh"]], db=g[n["bh"]])
+            else:
+                dx, _, _ = layers.affine_backward(dxw.reshape(T * B, -1), in_cache, dW=g[n["Wxh"]], db=g[n["bh"]])
+                dx = dx.reshape(T, B, -1)
+        if cfg.embedding:
+            layers.embedding_backward(dx, embed_cache, dE=g["embed"])
+        return loss, self.grad, new_state
+
+    def trace(self, ix, state=None):
+        """What the neuron page shows for a text's indices ix (T,), fed from `state` (zero by
+        default): probs (T, V), probs[t] the distribution of the character after ix[t], and
+        per layer a dict of its cell's signals, each (T, H) (cells.py: `signals`)."""
+        ix = np.asarray(ix).reshape(-1, 1)
+        state = self.zero_state(1) if state is None else state
+        logits, _, (_, caches, _) = self.forward(ix, state)
+        series = [{k: v[:, 0] for k, v in self.cell.series(bufs, self.config.hidden).items()}
+                  for _, bufs, _ in caches]
+        return layers.softmax(logits.astype(np.float64)), series
 
 
 def _views(flat, shapes):
     views, start = {}, 0
     for name, shape in shapes.items():
-        size = int(np.prod(shape))
+        size = math.prod(shape)
         views[name] = flat[start:start + size].reshape(shape)
         start += size
     return views
 
 
-class CharRNN:
-    def __init__(self, vocab_size, hidden_size, dtype=np.float64, rng=None, init_scale=0.01):
-        """Weights are drawn from rng (a RandomState or Generator) as min-char-rnn draws them:
-        Wxh, Whh, Why in that order, standard normal times init_scale; biases start at zero.
-        Without rng every parameter starts at zero (to be filled from a checkpoint)."""
-        self.vocab_size, self.hidden_size = vocab_size, hidden_size
-        self.dtype = np.dtype(dtype)
-        shapes = param_shapes(vocab_size, hidden_size)
-        size = sum(int(np.prod(s)) for s in shapes.values())
-        self.theta = np.zeros(size, self.dtype)
-        self.grad = np.zeros(size, self.dtype)
-        self.params = _views(self.theta, shapes)
-        self.grads = _views(self.grad, shapes)
-        if rng is not None:
-            for name in ("Wxh", "Whh", "Why"):
-                self.params[name][...] = rng.standard_normal(shapes[name]) * init_scale
+class Generator:
+    """The model one character at a time at batch 1, for generation: each layer's cell.step
+    (the function the chunked forward runs) on two slots that swap, with every product's
+    weight transposed and made contiguous once, and the first layer's input projection folded
+    into a table with a row per character."""
 
-    def zero_state(self, batch_size=1):
-        return np.zeros((batch_size, self.hidden_size), self.dtype)
+    def __init__(self, model, state):
+        cfg, p, cell = model.config, model.params, model.cell
+        n0 = model.names[0]
+        if cfg.embedding:
+            table = p["embed"] @ p[n0["Wxh"]].T + p[n0["bh"]]
+        else:
+            table = layers.lookup_table(p[n0["Wxh"]], p[n0["bh"]])
+        self.table = table.reshape(cfg.vocab_size, 1, -1)  # rows of shape (1, gates * H)
+        self.cell, self.S = cell, len(cell.state)
+        self.layers = []
+        for l, n in enumerate(model.names):
+            bufs = cell.alloc(1, 1, cfg.hidden, model.dtype)
+            for buf, s in zip(bufs, state[l]):
+                buf[0] = s
+            slots = [tuple(b[k] for b in bufs) for k in (0, 1)]
+            in_proj = None if l == 0 else (np.ascontiguousarray(p[n["Wxh"]].T), p[n["bh"]],
+                                           np.empty((1, cell.gates * cfg.hidden), model.dtype))
+            self.layers.append((in_proj, np.ascontiguousarray(p[n["Whh"]].T),
+                                {base: p[n[base]] for base in cell.extra_shapes(1)}, slots))
+        self.WhyT, self.by = np.ascontiguousarray(p["Why"].T), p["by"]
+        self.logits = np.empty((1, cfg.vocab_size), model.dtype)
+        self.slot = 0  # which slot holds the current state
 
-    def forward(self, inputs, h0):
-        """Hidden states (T, B, H), logits (T*B, V) and the layers' caches for a (T, B) chunk."""
-        p = self.params
-        x, lookup_cache = layers.lookup_forward(inputs, p["Wxh"], p["bh"])
-        hs, rnn_cache = layers.rnn_forward(x, h0, p["Whh"])
-        ys, affine_cache = layers.affine_forward(hs.reshape(-1, self.hidden_size), p["Why"], p["by"])
-        return hs, ys, (lookup_cache, rnn_cache, affine_cache)
+    def step(self, ix):
+        """Feed character ix; the logits (V,) of the next one."""
+        prev_slot, cur_slot = self.slot, 1 - self.slot
+        xw = self.table[ix]
+        for in_proj, WhhT, extra, slots in self.layers:
+            if in_proj is not None:
+                WxhT, bh, xw = in_proj
+                h.dot(WxhT, out=xw)
+                xw += bh
+            self.cell.step(xw, WhhT, extra, slots[prev_slot], slots[cur_slot])
+            h = slots[cur_slot][0]
+        self.slot = cur_slot
+        h.dot(self.WhyT, out=self.logits)
+        self.logits += self.by
+        return self.logits[0]
 
-    def loss(self, inputs, targets, h0):
-        """Forward only: summed cross-entropy of a (T, B) chunk and the last hidden state."""
-        hs, ys, _ = self.forward(inputs, h0)
-        loss, _ = layers.softmax_loss(ys, targets.ravel())
-        return loss, hs[-1]
+    def state(self):
+        return np.array([[a.copy() for a in slots[self.slot][:self.S]] for *_, slots in self.layers])
 
-    def loss_and_grads(self, inputs, targets, h0, scale=1.0):
-        """min-char-rnn's lossFun, batched: inputs and targets are (T, B) index arrays, h0 is
-        (B, H). Returns scale * (summed cross-entropy), the flat gradient (its named views are
-        in self.grads) and the last hidden state, to carry into the next chunk."""
-        hs, ys, (lookup_cache, rnn_cache, affine_cache) = self.forward(inputs, h0)
-        loss, dys = layers.softmax_loss(ys, targets.ravel(), scale)
-        g = self.grads  # each backward writes its parameter gradients straight into these views
-        dhs, _, _ = layers.affine_backward(dys, affine_cache, dW=g["Why"], db=g["by"])
-        dx, _, _ = layers.rnn_backward(dhs.reshape(hs.shape), rnn_cache, dWhh=g["Whh"])
-        layers.lookup_backward(dx, lookup_cache, dW=g["Wxh"], db=g["bh"])
-        return loss, self.grad, hs[-1]
+
+def load(path, everything=False):
+    """A checkpoint's model, arrays and metadata: (model, arrays, meta). Every parameter's shape
+    and dtype is checked against the model's description before it is read, and its values
+    must be finite. `arrays` holds the parameters, and with everything=True the rest
+    (optimizer state, carried state) as well; sample and eval read only the parameters."""
+    with checkpoint.Archive(path) as archive:
+        path, meta = archive.path, archive.meta
+        config = ModelConfig.from_meta(meta, path)
+        shapes = config.param_shapes()
+        arrays = {}
+        for name, shape in shapes.items():
+            if name not in archive.names:
+                raise MinrnnError(f"{path}: parameter {name} is missing")
+            a = arrays[name] = archive.read(name, expect=(shape, np.dtype(config.dtype)))
+            if not np.isfinite(a).all():
+                raise MinrnnError(f"{path}: parameter {name} holds NaN or infinite values")
+        if everything:
+            for name in sorted(archive.names - set(shapes) - {checkpoint.META_KEY}):
+                arrays[name] = archive.read(name)
+    model = CharRNN(config)
+    for name in shapes:
+        model.params[name][...] = arrays[name]
+    return model, arrays, meta

@@ -17,7 +17,7 @@ import warnings
 import numpy as np
 
 from .layers import softmax
-from .model import PARAM_NAMES, CharRNN
+from .model import CharRNN, ModelConfig
 from .optim import SGD, Adagrad, clip_elementwise
 from .sample import generate
 
@@ -39,20 +39,22 @@ class VanillaRNN:
         self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, output_size
         self.seq_len, self.lr, self.clip = seq_len, learning_rate, clip
         self.rng = np.random.RandomState(seed)  # the class's own generator, not numpy's global one
-        self.model = CharRNN(input_size, hidden_size, np.float64, rng=self.rng, init_scale=0.01)
+        self.model = CharRNN(ModelConfig(input_size, "rnn", hidden_size, dtype="float64"), rng=self.rng,
+                             init_scale=0.01)
         opt = Adagrad if optimizer == "adagrad" else SGD
         self.optimizer = opt(self.model.theta.size, learning_rate)
         self._first_loss_per_char = None
         self._recent_loss_per_char = None
         self._warned = False
-        for name in PARAM_NAMES:  # rnn.Wxh etc. are the model's own arrays, as in the notebook
-            setattr(self, name, self.model.params[name])
+        for name, array in self.model.params.items():  # rnn.Wxh etc. are the model's own arrays
+            setattr(self, name, array)
 
     def forward(self, inputs, hprev):
         """inputs: list of T character indices; hprev: (H, 1). Returns dicts xs (one-hot
         columns), hs (hidden columns, hs[-1] = hprev), ys (logits) and ps (probabilities)."""
         ix = np.asarray(inputs).reshape(-1, 1)
-        hs_all, ys_all, _ = self.model.forward(ix, np.asarray(hprev).reshape(1, -1))
+        ys_all, _, (_, caches, _) = self.model.forward(ix, self._state(hprev))
+        hs_all = caches[0][1][0][1:]  # the layer's hidden states (cells.RNN.alloc)
         ps_all = softmax(ys_all)
         xs, hs, ys, ps = {}, {-1: np.copy(hprev)}, {}, {}
         for t, i in enumerate(ix[:, 0]):
@@ -75,20 +77,24 @@ class VanillaRNN:
         that xs and hs hold."""
         inputs = np.array([int(np.argmax(xs[t])) for t in range(len(xs))]).reshape(-1, 1)
         targets = np.asarray(targets).reshape(-1, 1)
-        _, grad, h = self.model.loss_and_grads(inputs, targets, hs[-1].reshape(1, -1))
+        _, grad, state = self.model.loss_and_grads(inputs, targets, self._state(hs[-1]))
         clip_elementwise(grad, self.clip)
         grads = {name: g.copy() for name, g in self.model.grads.items()}
-        return grads, h.reshape(-1, 1)
+        return grads, state.reshape(-1, 1)
 
     def update_params(self, grads):
-        flat = np.concatenate([np.asarray(grads[name], np.float64).ravel() for name in PARAM_NAMES])
+        flat = np.concatenate([np.asarray(grads[name], np.float64).ravel() for name in self.model.params])
         self.optimizer.step(self.model.theta, flat)
 
     def sample(self, seed_ix, n, h=None):
         """n character indices sampled from the model, starting after seed_ix."""
-        h = np.zeros((1, self.hidden_size)) if h is None else np.asarray(h).reshape(1, -1)
-        ixes, _ = generate(self.model, self.rng, h, seed_ix, n)
+        state = self.model.zero_state() if h is None else self._state(h)
+        ixes, _ = generate(self.model, self.rng, state, seed_ix, n)
         return [int(i) for i in ixes]
+
+    def _state(self, h):
+        """A column (H, 1), the notebook's hidden state, as the model's state array."""
+        return np.asarray(h, np.float64).reshape(self.model.zero_state().shape)
 
     def _watch(self, loss_per_char):
         """Warn once when the recent loss per character is non-finite or has climbed to more

@@ -1,7 +1,7 @@
 """Generation: one small matrix-vector step per character, then a pick from the distribution."""
 import numpy as np
 
-from . import layers
+from .model import Generator
 
 
 def pick(logits, rng, temperature=1.0, top_k=0, greedy=False):
@@ -26,36 +26,22 @@ def pick(logits, rng, temperature=1.0, top_k=0, greedy=False):
     return int(cdf.searchsorted(rng.random(), side="right"))
 
 
-def generate(model, rng, h, seed_ix, n, temperature=1.0, top_k=0, greedy=False):
+def generate(model, rng, state, seed_ix, n, temperature=1.0, top_k=0, greedy=False):
     """min-char-rnn's sample(h, seed_ix, n): feed seed_ix, pick the next character, feed that,
-    n times. h is (1, H). Returns the n indices and the final state.
-
-    Each character is CharRNN's forward for one step (lookup, rnn, affine), written out for a
-    single vector so that it costs a few small NumPy calls (~8 us at H=100) instead of a trip
-    through the batched layers (~30 us); tests/test_train.py checks the two agree."""
-    p = model.params
-    # the transposed copies make each step's products row-vector-times-contiguous-matrix,
-    # the fastest form (layers.py)
-    x_of = layers.lookup_table(p["Wxh"], p["bh"])
-    WhhT, WhyT, by = np.ascontiguousarray(p["Whh"].T), np.ascontiguousarray(p["Why"].T), p["by"]
-    h = np.array(h, model.dtype).reshape(-1)  # a copy: the caller's state is left alone
-    hraw, logits = np.empty_like(h), np.empty(len(by), model.dtype)
+    n times, one cell step per layer each (model.Generator). state is the model's state at
+    batch 1 (model.zero_state()). Returns the n indices and the final state."""
+    gen = Generator(model, state)
     out = np.empty(n, np.int64)
     ix = seed_ix
     for i in range(n):
-        h.dot(WhhT, out=hraw)
-        hraw += x_of[ix]
-        np.tanh(hraw, out=h)
-        h.dot(WhyT, out=logits)
-        logits += by
-        ix = out[i] = pick(logits, rng, temperature, top_k, greedy)
-    return out, h[None, :]
+        ix = out[i] = pick(gen.step(ix), rng, temperature, top_k, greedy)
+    return out, gen.state()
 
 
-def prime(model, ixs, h):
+def prime(model, ixs, state):
     """Run the model over a priming text's indices; the state after all but the last, which
     the caller feeds to `generate` as its seed. The whole text goes through in one call."""
     if len(ixs) < 2:
-        return h
-    hs, _, _ = model.forward(np.asarray(ixs[:-1]).reshape(-1, 1), np.asarray(h, model.dtype))
-    return hs[-1]
+        return state
+    _, state, _ = model.forward(np.asarray(ixs[:-1]).reshape(-1, 1), np.asarray(state, model.dtype))
+    return state

@@ -21,7 +21,7 @@ from threadpoolctl import threadpool_limits
 
 from . import checkpoint, data
 from .data import MinrnnError
-from .model import CharRNN
+from .model import CharRNN, ModelConfig, load as load_model
 from .optim import clip_elementwise, clip_global_norm, load_state, make_optimizer
 from .sample import generate
 
@@ -30,7 +30,11 @@ LOG_FIELDS = ["iteration", "elapsed_s", "train_loss", "val_loss", "lr", "chars_p
 
 @dataclasses.dataclass
 class Config:
+    cell: str = "rnn"  # rnn | lstm | gru
     hidden: int = 256
+    layers: int = 1
+    embedding: int = 0
+    dropout: float = 0.0
     seq_length: int = 64
     batch_size: int = 32
     optimizer: str = "adam"
@@ -72,6 +76,7 @@ def check_config(cfg, source="config"):
                 raise bad(f.name, "is not a finite number")
         elif isinstance(v, bool) or not isinstance(v, kind):
             raise bad(f.name, f"is not a{'n' if kind is int else ''} {kind.__name__}")
+    model_config(cfg, 2).check(source)
     for name in ("hidden", "seq_length", "batch_size", "sample_length"):
         if getattr(cfg, name) < 1:
             raise bad(name, "must be > 0")
@@ -90,6 +95,10 @@ def check_config(cfg, source="config"):
         if getattr(cfg, name) not in allowed:
             raise bad(name, f"is not one of {', '.join(allowed)}")
     data.check_encoding(cfg.encoding)
+
+
+def model_config(cfg, vocab_size):
+    return ModelConfig(vocab_size, cfg.cell, cfg.hidden, cfg.layers, cfg.embedding, cfg.dropout, cfg.dtype)
 
 
 def config_from_meta(meta, path):
@@ -118,13 +127,6 @@ def check_fits(nbytes, what):
     if total and nbytes > total:
         raise MinrnnError(f"{what} needs about {nbytes / 2**30:,.1f} GiB, more than this machine's "
                           f"{total / 2**30:,.1f} GiB of memory")
-
-
-def model_bytes(vocab_size, hidden, itemsize, state_slots, batch=1, seq_length=1):
-    """Parameters, gradients and optimizer state, plus one step's activations, in bytes."""
-    V, H = vocab_size, hidden
-    params = 2 * V * H + H * H + H + V
-    return itemsize * ((2 + state_slots) * params + 4 * batch * seq_length * (H + V))
 
 
 def blas_threads(cfg):
@@ -293,14 +295,14 @@ class Progress:
             self.bar.close()
 
 
-def _restore(path, cfg, chars, model, opt, rng):
+def _restore(path, cfg, chars, model, opt, rng, dropout_rng):
     """Load a run's state from its latest checkpoint into model, opt and rng, checking each
     piece against the run; returns (iteration, position, h, best_val, elapsed_s, first_loss)."""
-    loaded, arrays, meta = checkpoint.load_model(path, everything=True)
+    loaded, arrays, meta = load_model(path, everything=True)
     if meta["vocab"] != chars:
         raise MinrnnError(f"{path}: its vocabulary differs from the text's; resume with the text "
                           "the run was started on")
-    if loaded.hidden_size != cfg.hidden or loaded.dtype != model.dtype:
+    if loaded.config != model.config:
         raise MinrnnError(f"{path}: its model does not match the run's config.json")
     model.theta[...] = loaded.theta
 
@@ -314,9 +316,12 @@ def _restore(path, cfg, chars, model, opt, rng):
             raise bad(f"optimizer state opt.{name} is missing, of the wrong shape, or not finite")
         state[name] = a
     load_state(opt, state)
-    h = arrays.get("h")
-    if h is None or h.shape != (cfg.batch_size, cfg.hidden) or h.dtype != model.dtype or not np.isfinite(h).all():
-        raise bad("the carried hidden state h is missing, of the wrong shape, or not finite")
+    h = arrays.get("state", arrays.get("h"))  # format 1 saved the one layer's h as "h" (B, H)
+    shape = model.config.state_shape(cfg.batch_size)
+    if h is not None and meta["format_version"] == 1 and h.shape == shape[2:]:
+        h = h.reshape(shape)
+    if h is None or h.shape != shape or h.dtype != model.dtype or not np.isfinite(h).all():
+        raise bad("the carried state is missing, of the wrong shape, or not finite")
     it, p = meta.get("iteration"), meta.get("position")
     for name, v in (("iteration", it), ("position", p)):
         if not checkpoint.whole_number(v):
@@ -327,10 +332,13 @@ def _restore(path, cfg, chars, model, opt, rng):
         if not (v is None and name == "first_loss") and (isinstance(v, bool) or not isinstance(v, (int, float))):
             raise bad(f"{name} is {v!r}")
         numbers.append(v)
-    try:
-        rng.bit_generator.state = meta.get("rng_state")
-    except (TypeError, ValueError, KeyError) as e:
-        raise bad(f"random generator state: {e}") from None
+    for generator, key in ((rng, "rng_state"), (dropout_rng, "dropout_rng_state")):
+        if key not in meta and key == "dropout_rng_state" and meta["format_version"] == 1:
+            continue  # format 1 had no dropout
+        try:
+            generator.bit_generator.state = meta.get(key)
+        except (TypeError, ValueError, KeyError) as e:
+            raise bad(f"random generator state {key}: {e}") from None
     return (it, p, h.copy(), *numbers)
 
 
@@ -361,19 +369,20 @@ def train(cfg, ix, chars, out_dir, iterations=None, epochs=None, minutes=None, r
 
     dtype = np.dtype(cfg.dtype)
     slots = {"adam": 2}.get(cfg.optimizer, 1)
-    check_fits(model_bytes(len(chars), cfg.hidden, dtype.itemsize, slots, B, T),
+    check_fits(model_config(cfg, len(chars)).train_bytes(slots, B, T),
                f"a model with --hidden {cfg.hidden} and --batch-size {B} at --seq-length {T}")
     folder = RunFolder(out_dir)
     try:
         rng = np.random.default_rng(cfg.seed)
-        model = CharRNN(len(chars), cfg.hidden, dtype, rng=rng,
-                        init_scale=cfg.init_scale or 1 / math.sqrt(cfg.hidden))
+        model = CharRNN(model_config(cfg, len(chars)), rng=rng, init_scale=cfg.init_scale or None)
+        # dropout draws from a generator of its own, so that sampling does not move its masks
+        dropout_rng = np.random.default_rng([cfg.seed, 1])
         opt = make_optimizer(cfg.optimizer, model.theta.size, cfg.lr, dtype, cfg.momentum)
         it, p, h = 0, 0, model.zero_state(B)
         best_val, elapsed_before, first_loss = math.inf, 0.0, None
         if resume:
             it, p, h, best_val, elapsed_before, first_loss = _restore(
-                folder.path / "latest.npz", cfg, chars, model, opt, rng)
+                folder.path / "latest.npz", cfg, chars, model, opt, rng, dropout_rng)
         elif init_params is not None:
             for name, a in init_params.items():
                 model.params[name][...] = a
@@ -388,10 +397,11 @@ def train(cfg, ix, chars, out_dir, iterations=None, epochs=None, minutes=None, r
                            "The last good checkpoint, if any, is untouched", exit_code=1)
 
     def save(name):
-        arrays = dict(model.params, h=h, **{f"opt.{k}": v for k, v in opt.state().items()})
+        arrays = dict(model.params, state=h, **{f"opt.{k}": v for k, v in opt.state().items()})
         if not all(np.isfinite(a).all() for a in arrays.values()):  # never write NaN over good work
             raise diverged("the parameters are no longer finite")
-        meta = {"config": dataclasses.asdict(cfg), "vocab": chars, "iteration": it, "position": p,
+        meta = {"config": dataclasses.asdict(cfg), "model": model.config.to_meta(), "vocab": chars,
+                "iteration": it, "position": p, "dropout_rng_state": dropout_rng.bit_generator.state,
                 "best_val": best_val, "elapsed_s": elapsed_before + time.perf_counter() - start,
                 "first_loss": first_loss, "rng_state": rng.bit_generator.state}
         checkpoint.save(folder.path / name, arrays, meta)
@@ -432,7 +442,7 @@ def train(cfg, ix, chars, out_dir, iterations=None, epochs=None, minutes=None, r
             if p + T > inputs.shape[1]:  # end of an epoch: back to the start, forget the state
                 p, h = 0, model.zero_state(B)
             x, y = inputs[:, p:p + T].T, targets[:, p:p + T].T
-            loss, grad, h = model.loss_and_grads(x, y, h, scale)
+            loss, grad, h = model.loss_and_grads(x, y, h, scale, dropout_rng)
             if first_loss is None:
                 first_loss = loss
             train_loss = loss if math.isnan(train_loss) else 0.9 * train_loss + 0.1 * loss
@@ -453,7 +463,7 @@ def train(cfg, ix, chars, out_dir, iterations=None, epochs=None, minutes=None, r
             progress.update(it, f"loss {train_loss:.3f} val {val_loss:.3f} {speed / 1000:.0f}k chars/s")
 
             if cfg.sample_every and it % cfg.sample_every == 0:
-                text, _ = generate(model, rng, h[:1], int(y[-1, 0]), cfg.sample_length)
+                text, _ = generate(model, rng, h[:, :, :1], int(y[-1, 0]), cfg.sample_length)
                 progress.line(f"---- sample at iteration {it}\n{data.decode(text, chars)}\n----")
             if cfg.eval_every and it % cfg.eval_every == 0 or it == total:
                 evaluate_log_and_save()

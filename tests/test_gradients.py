@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from minrnn import layers
-from minrnn.model import CharRNN
+from minrnn.cells import CELLS
+from minrnn.model import CharRNN, ModelConfig
 
 STEP, TOLERANCE = 1e-5, 1e-6
 
@@ -56,16 +57,56 @@ def test_lookup(rng):
     check(db, loss, b)
 
 
-def test_rnn(rng):
-    x, h0 = rng.standard_normal((T, B, H)), rng.standard_normal((B, H))
-    Whh = rng.standard_normal((H, H)) * 0.5
+def run_cell(cell, xw, state0, Whh, extra):
+    """A cell over a chunk, as model.CharRNN.forward runs it: its hidden states (T, B, H)."""
+    bufs = cell.alloc(len(xw), xw.shape[1], state0.shape[-1], xw.dtype)
+    for buf, s in zip(bufs, state0):
+        buf[0] = s
+    WhhT = np.ascontiguousarray(Whh.T)
+    for xw_t, prev, cur in zip(xw, zip(*bufs), zip(*(b[1:] for b in bufs))):
+        cell.step(xw_t, WhhT, extra, prev, cur)
+    return bufs
+
+
+@pytest.mark.parametrize("name", sorted(CELLS))
+def test_cell(rng, name):
+    """Each cell alone: the gradients of its input projection xw, its entering state (h, and
+    an LSTM's c), Whh and the GRU's bhn."""
+    cell = CELLS[name]
+    G = cell.gates
+    xw = rng.standard_normal((T, B, G * H))
+    state0 = rng.standard_normal((len(cell.state), B, H)) * 0.5
+    Whh = rng.standard_normal((G * H, H)) * 0.5
+    extra = {k: rng.standard_normal(shape) for k, shape in cell.extra_shapes(H).items()}
     R = rng.standard_normal((T, B, H))
-    hs, cache = layers.rnn_forward(x, h0, Whh)
-    dx, dh0, dWhh = layers.rnn_backward(R, cache)
-    loss = lambda: np.sum(layers.rnn_forward(x, h0, Whh)[0] * R)
-    check(dx, loss, x)
-    check(dh0, loss, h0)
+    bufs = run_cell(cell, xw, state0, Whh, extra)
+    dextra = {k: np.zeros_like(v) for k, v in extra.items()}
+    dxw, dstate0, dhw = cell.backward(R, bufs, Whh, dextra)
+    dWhh = dhw.reshape(T * B, -1).T @ bufs[0][:-1].reshape(T * B, H)
+    loss = lambda: np.sum(run_cell(cell, xw, state0, Whh, extra)[0][1:] * R)
+    check(dxw, loss, xw)
+    check(np.array(dstate0), loss, state0)
     check(dWhh, loss, Whh)
+    for k in extra:
+        check(dextra[k], loss, extra[k])
+
+
+def test_embedding(rng):
+    ix = rng.integers(V, size=(T, B))
+    E = rng.standard_normal((V, H))
+    R = rng.standard_normal((T, B, H))
+    out, cache = layers.embedding_forward(ix, E)
+    assert np.array_equal(out[2, 1], E[ix[2, 1]])
+    dE = layers.embedding_backward(R, cache)
+    check(dE, lambda: np.sum(layers.embedding_forward(ix, E)[0] * R), E)
+
+
+def test_dropout(rng):
+    x, R = rng.standard_normal((T, B, H)), rng.standard_normal((T, B, H))
+    out, mask = layers.dropout_forward(x, 0.4, np.random.default_rng(1))
+    assert set(np.unique(mask)) <= {0.0, 1 / 0.6} and (mask == 0).any()
+    loss = lambda: np.sum(layers.dropout_forward(x, 0.4, np.random.default_rng(1))[0] * R)
+    check(layers.dropout_backward(R, mask), loss, x)
 
 
 def test_affine(rng):
@@ -93,15 +134,32 @@ def test_softmax_loss_survives_extreme_logits():
     assert np.isfinite(dy).all()
 
 
+MODELS = {  # every cell; stacked; with an embedding; with dropout under a fixed mask
+    "rnn": dict(cell="rnn"),
+    "lstm": dict(cell="lstm"),
+    "gru": dict(cell="gru"),
+    "rnn-3-layers": dict(cell="rnn", layers=3),
+    "lstm-2-layers-embedding": dict(cell="lstm", layers=2, embedding=4),
+    "gru-2-layers-embedding": dict(cell="gru", layers=2, embedding=3),
+    "lstm-3-layers-dropout": dict(cell="lstm", layers=3, dropout=0.3),
+    "gru-2-layers-dropout-embedding": dict(cell="gru", layers=2, dropout=0.5, embedding=4),
+}
+
+
 @pytest.mark.parametrize("batch", [1, 3])
-def test_whole_loss(rng, batch):
-    """CharRNN.loss_and_grads against numerical derivatives of its own loss, every parameter."""
-    model = CharRNN(V, H, np.float64, rng=rng, init_scale=0.5)
+@pytest.mark.parametrize("kind", sorted(MODELS))
+def test_whole_loss(rng, batch, kind):
+    """CharRNN.loss_and_grads against numerical derivatives of its own loss, every parameter,
+    with a random state (h, and an LSTM's c) entering the chunk. Dropout draws its masks from
+    a generator re-seeded for every evaluation, so the mask is fixed."""
+    config = ModelConfig(V, hidden=H, dtype="float64", **MODELS[kind])
+    model = CharRNN(config, rng=rng, init_scale=0.5)
     inputs, targets = rng.integers(V, size=(T, batch)), rng.integers(V, size=(T, batch))
-    h0 = rng.standard_normal((batch, H)) * 0.5
-    _, grad, _ = model.loss_and_grads(inputs, targets, h0, scale=0.5)
+    state0 = rng.standard_normal(config.state_shape(batch)) * 0.5
+    run = lambda: model.loss_and_grads(inputs, targets, state0, 0.5, np.random.default_rng(7))
+    _, grad, _ = run()
     grad = grad.copy()
-    numerical = numerical_grad(lambda: model.loss_and_grads(inputs, targets, h0, scale=0.5)[0], model.theta)
+    numerical = numerical_grad(lambda: run()[0], model.theta)
     start = 0
     for name, param in model.params.items():  # per parameter, so a failure names the culprit
         part = slice(start, start + param.size)

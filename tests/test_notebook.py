@@ -129,7 +129,8 @@ def test_gradients_are_charrnn_gradients():
     rnn = VanillaRNN(4, 6, 4, clip=1e9)
     xs, hs, _, ps = rnn.forward([3, 1, 0, 2], np.zeros((6, 1)))
     grads, _ = rnn.backward(xs, hs, ps, [1, 0, 2, 3])
-    rnn.model.loss_and_grads(np.array([[3], [1], [0], [2]]), np.array([[1], [0], [2], [3]]), np.zeros((1, 6)))
+    rnn.model.loss_and_grads(np.array([[3], [1], [0], [2]]), np.array([[1], [0], [2], [3]]),
+                             rnn.model.zero_state())
     for name, g in rnn.model.grads.items():
         assert np.array_equal(grads[name], g)
 

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import make_text
 from minrnn import checkpoint, data
-from minrnn.model import CharRNN
+from minrnn.model import CharRNN, ModelConfig
 from minrnn.train import Config, evaluate, train
 from test_cli import assert_one_line_error, run
 
@@ -20,19 +20,24 @@ def corpus():
     return data.encode(make_text(6000))
 
 
-def test_batch_is_independent_streams():
+MODELS = [dict(cell="rnn"), dict(cell="lstm", layers=2), dict(cell="gru", layers=2, embedding=5)]
+
+
+@pytest.mark.parametrize("kind", MODELS, ids=lambda k: "-".join(map(str, k.values())))
+def test_batch_is_independent_streams(kind):
     """One call on B streams equals B calls on one stream each: losses and gradients add up."""
     rng = np.random.default_rng(0)
-    model = CharRNN(7, 9, np.float64, rng=rng, init_scale=0.3)
-    x, y, h0 = rng.integers(7, size=(5, 3)), rng.integers(7, size=(5, 3)), rng.standard_normal((3, 9))
-    loss, grad, h = model.loss_and_grads(x, y, h0)
-    grad, h = grad.copy(), h.copy()
+    model = CharRNN(ModelConfig(7, hidden=9, dtype="float64", **kind), rng=rng, init_scale=0.3)
+    x, y = rng.integers(7, size=(5, 3)), rng.integers(7, size=(5, 3))
+    state0 = rng.standard_normal(model.config.state_shape(3))
+    loss, grad, state = model.loss_and_grads(x, y, state0)
+    grad, state = grad.copy(), state.copy()
     total, total_grad = 0.0, np.zeros_like(grad)
     for b in range(3):
-        lb, gb, hb = model.loss_and_grads(x[:, b:b + 1], y[:, b:b + 1], h0[b:b + 1])
+        lb, gb, sb = model.loss_and_grads(x[:, b:b + 1], y[:, b:b + 1], state0[:, :, b:b + 1])
         total += lb
         total_grad += gb
-        np.testing.assert_allclose(hb[0], h[b], rtol=1e-12)
+        np.testing.assert_allclose(sb[:, :, 0], state[:, :, b], rtol=1e-12)
     assert loss == pytest.approx(total, rel=1e-12)
     np.testing.assert_allclose(grad, total_grad, rtol=1e-10, atol=1e-14)
 
@@ -188,7 +193,7 @@ def test_init_from_checks_vocabulary(capsys, trained, tmp_path):
 
 def test_evaluate_covers_the_whole_split(corpus):
     ix, chars = corpus
-    model = CharRNN(len(chars), 8, np.float64)  # all-zero weights: uniform predictions
+    model = CharRNN(ModelConfig(len(chars), hidden=8, dtype="float64"))  # zero weights: uniform predictions
     assert evaluate(model, ix[:1001], 7, 16) == pytest.approx(math.log(len(chars)))
 
 
@@ -207,15 +212,16 @@ def test_min_char_rnn_settings_are_not_mistaken_for_divergence(tmp_path):
     assert train(cfg, ix, chars, tmp_path / "r", iterations=300, quiet=True)["iteration"] == 300
 
 
-def test_generate_follows_the_model_forward():
-    """sample.generate writes the one-step forward out by hand: its states and greedy picks
-    must be the batched layers' for the same characters."""
+@pytest.mark.parametrize("kind", MODELS, ids=lambda k: "-".join(map(str, k.values())))
+def test_generate_follows_the_model_forward(kind):
+    """Generation (model.Generator: one cell step per layer, products folded into tables) must
+    give the chunked forward's states and greedy picks for the same characters."""
     from minrnn.sample import generate
     rng = np.random.default_rng(4)
-    model = CharRNN(11, 13, np.float64, rng=rng, init_scale=0.5)
-    h0 = rng.standard_normal((1, 13))
-    picks, h = generate(model, rng, h0, 3, 6, greedy=True)
+    model = CharRNN(ModelConfig(11, hidden=13, dtype="float64", **kind), rng=rng, init_scale=0.5)
+    state0 = rng.standard_normal(model.config.state_shape(1))
+    picks, state = generate(model, rng, state0, 3, 6, greedy=True)
     inputs = np.concatenate([[3], picks[:-1]]).reshape(-1, 1)
-    hs, ys, _ = model.forward(inputs, h0)
-    assert list(ys.argmax(axis=1)) == list(picks)
-    np.testing.assert_allclose(h, hs[-1], rtol=1e-12)
+    logits, forward_state, _ = model.forward(inputs, state0)
+    assert list(logits.argmax(axis=1)) == list(picks)
+    np.testing.assert_allclose(state, forward_state, rtol=1e-12)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from minrnn import checkpoint, data, inspect
+from minrnn.model import load
 from minrnn.train import evaluate
 from test_cli import assert_one_line_error, run
 from test_inspect import decode_page_arrays, quoted_text
@@ -80,7 +81,7 @@ def test_page_probabilities_are_what_eval_reports(capsys, trained, tmp_path):
     assert code == 0, err
     arrays = decode_page_arrays(page_of((tmp_path / "p.html").read_text("utf-8")))
     page_nats = -np.log(arrays["p_self"][1:].astype(np.float64)).mean()
-    model, _, meta = checkpoint.load_model(run_dir)
+    model, _, meta = load(run_dir)
     ix, _ = data.read_corpus(path, chars=meta["vocab"])
     assert page_nats == pytest.approx(evaluate(model, ix, 1, 25), abs=1e-6)  # float32 on the page
     code, out, _ = run(capsys, "eval", run_dir, path)

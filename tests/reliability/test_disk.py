@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from minrnn.model import load as load_model
 from minrnn import checkpoint
 
 from .helpers import (TINY, assert_clean_error, assert_clean_proc, finish, main, run, start, tmp_files,
@@ -163,7 +164,7 @@ def test_full_disk_keeps_the_last_good_checkpoint(tmp_path, capsys, monkeypatch,
     assert state["good"] is not None
     assert (out / "latest.npz").read_bytes() == state["good"]
     assert tmp_files(out) == []
-    checkpoint.load_model(out, everything=True)
+    load_model(out, everything=True)
 
 
 def test_real_full_tmpfs(tmp_path):
@@ -192,7 +193,7 @@ def test_real_full_tmpfs(tmp_path):
         last = err.strip().splitlines()[-1]
         assert_clean_error(proc.returncode, last + "\n", "no space left", exit_code=1)
         assert "Traceback" not in err
-        checkpoint.load_model(out, everything=True)
+        load_model(out, everything=True)
         assert tmp_files(out) == []
     finally:
         umount(disk)

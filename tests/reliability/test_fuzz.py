@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from minrnn.model import load as load_model
 from minrnn import checkpoint, cli, data
 from minrnn.data import MinrnnError
 
@@ -102,8 +103,8 @@ def test_read_corpus_random_bytes(work, raw, chunk):
 # ---------- checkpoints ------------------------------------------------------------------
 
 def load_all(path):
-    for loader in (checkpoint.load, checkpoint.load_model,
-                   lambda p: checkpoint.load_model(p, everything=True)):
+    for loader in (checkpoint.load, load_model,
+                   lambda p: load_model(p, everything=True)):
         try:
             loader(path)
         except MinrnnError as e:
@@ -133,7 +134,7 @@ def test_checkpoint_loaders_damaged_checkpoint(work, edits, cut):
     path = work / "fuzz.npz"
     path.write_bytes(bytes(raw))
     try:
-        model, arrays, meta = checkpoint.load_model(path, everything=True)
+        model, arrays, meta = load_model(path, everything=True)
     except MinrnnError as e:
         assert "\n" not in str(e)
         return

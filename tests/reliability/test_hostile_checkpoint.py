@@ -9,6 +9,7 @@ import zipfile
 import numpy as np
 import pytest
 
+from minrnn.model import load as load_model
 from minrnn import checkpoint
 from minrnn.data import MinrnnError
 
@@ -56,10 +57,18 @@ def set_key(key, value):
     return change
 
 
-def set_config(key, value):
+def set_in(entry, key, value):
     def change(meta):
-        meta["config"][key] = value
+        meta[entry][key] = value
     return change
+
+
+def set_config(key, value):
+    return set_in("config", key, value)
+
+
+def set_model(key, value):
+    return set_in("model", key, value)
 
 
 def make_bad(name, good_file, path, marker):
@@ -129,12 +138,18 @@ def make_bad(name, good_file, path, marker):
         rewrite(good_file, path, change_meta=lambda m: m["vocab"].__setitem__(0, m["vocab"][1]))
     elif name == "meta-no-config":
         rewrite(good_file, path, change_meta=lambda m: m.pop("config"))
+    elif name == "meta-no-model":
+        rewrite(good_file, path, change_meta=lambda m: m.pop("model"))
     elif name == "meta-hidden-huge":
-        rewrite(good_file, path, change_meta=set_config("hidden", 10**9))
+        rewrite(good_file, path, change_meta=set_model("hidden", 10**9))
     elif name == "meta-hidden-string":
-        rewrite(good_file, path, change_meta=set_config("hidden", "eight"))
+        rewrite(good_file, path, change_meta=set_model("hidden", "eight"))
     elif name == "meta-dtype-object":
-        rewrite(good_file, path, change_meta=set_config("dtype", "object"))
+        rewrite(good_file, path, change_meta=set_model("dtype", "object"))
+    elif name == "meta-cell-unknown":
+        rewrite(good_file, path, change_meta=set_model("cell", "transformer"))
+    elif name == "meta-layers-zero":
+        rewrite(good_file, path, change_meta=set_model("layers", 0))
     elif name == "meta-seq-zero":
         rewrite(good_file, path, change_meta=set_config("seq_length", 0))
     elif name == "meta-batch-negative":
@@ -154,11 +169,11 @@ def make_bad(name, good_file, path, marker):
     elif name == "opt-state-missing":
         rewrite(good_file, path, lambda a: a.pop("opt.v"))
     elif name == "h-shape":
-        rewrite(good_file, path, lambda a: a.__setitem__("h", np.zeros((5, 5), np.float32)))
+        rewrite(good_file, path, lambda a: a.__setitem__("state", np.zeros((5, 5), np.float32)))
     elif name == "unchanged":
         shutil.copy(good_file, path)
     elif name == "h-nan":
-        rewrite(good_file, path, lambda a: a["h"].__setitem__((0, 0), np.nan))
+        rewrite(good_file, path, lambda a: a["state"].__setitem__((0, 0, 0, 0), np.nan))
     else:
         raise KeyError(name)
 
@@ -168,11 +183,13 @@ BAD_MODEL = ["empty", "truncated-0", "truncated-1", "truncated-30", "truncated-5
              "text", "npy", "zip-of-text", "pickle", "pickle-npy", "object-array", "object-meta",
              "wrong-shape", "wrong-dtype", "int-params", "nan-params", "missing-param", "huge-shape-claim",
              "format-version", "meta-not-json", "meta-not-utf8", "meta-list", "meta-deep", "meta-no-vocab",
-             "meta-bad-vocab", "meta-surrogate-vocab", "meta-duplicate-vocab", "meta-no-config",
+             "meta-bad-vocab", "meta-surrogate-vocab", "meta-duplicate-vocab", "meta-no-model", "meta-cell-unknown",
+             "meta-layers-zero",
              "meta-hidden-huge", "meta-hidden-string", "meta-dtype-object"]
 # ... and bad only for some uses: name -> the uses that work (sample and --init-from need only
 # the model; eval needs the model and the batch layout).
 BAD_STATE = {"meta-seq-zero": {"sample", "sample-folder", "init-from"},
+             "meta-no-config": {"sample", "sample-folder", "init-from"},
              "meta-batch-negative": {"sample", "sample-folder", "init-from"},
              **{name: {"sample", "sample-folder", "init-from", "eval"} for name in (
                  "meta-config-unknown-key", "meta-optimizer-unknown", "meta-iteration-string",
@@ -187,7 +204,8 @@ WORDS = {"empty": ["damaged"], "text": ["not a minrnn checkpoint"], "pickle": ["
          "meta-deep": ["JSON"], "meta-no-vocab": ["vocab"], "meta-bad-vocab": ["vocab"],
          "meta-surrogate-vocab": ["vocab"], "meta-duplicate-vocab": ["vocab"],
          "meta-hidden-huge": ["Wxh", "expected"], "meta-dtype-object": ["dtype"],
-         "opt-state-shape": ["opt.m"], "opt-state-missing": ["opt.v"], "h-shape": ["h"],
+         "opt-state-shape": ["opt.m"], "opt-state-missing": ["opt.v"], "h-shape": ["state"], "meta-cell-unknown": ["cell"],
+         "meta-layers-zero": ["layers"], "meta-no-model": ["model"],
          "meta-optimizer-unknown": ["optimizer"], "meta-config-unknown-key": ["warp_drive"],
          "meta-position-negative": ["position"], "meta-iteration-string": ["iteration"]}
 
@@ -235,7 +253,7 @@ def test_pickle_is_refused_by_the_loaders_without_running(tmp_path):
         else:
             np.save(tmp_path / "x.npy", np.array([Evil(marker)], dtype=object), allow_pickle=True)
             (tmp_path / "x.npy").rename(path)
-        for loader in (checkpoint.load, checkpoint.load_model):
+        for loader in (checkpoint.load, load_model):
             with pytest.raises(MinrnnError, match="pickle"):
                 loader(path)
         assert not marker.exists()
@@ -250,7 +268,7 @@ def test_every_truncation_is_refused(tmp_path, good):
     for n in sorted(set(range(0, len(raw), max(1, len(raw) // 150))) | {len(raw) - 1, len(raw) - 22}):
         path.write_bytes(raw[:n])
         with pytest.raises(MinrnnError):
-            checkpoint.load_model(path, everything=True)
+            load_model(path, everything=True)
 
 
 def test_missing_checkpoint_and_empty_folder(tmp_path, capsys):

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from minrnn.model import load as load_model
 from minrnn import checkpoint
 
 from .helpers import (PY, TINY, assert_only_known_files, env, kill9, run, same_arrays, start,
@@ -19,8 +20,8 @@ def latest_iteration(folder):
     path = folder / "latest.npz"
     if not path.exists():
         return None
-    model, arrays, meta = checkpoint.load_model(path, everything=True)  # fully checked
-    assert "h" in arrays and any(k.startswith("opt.") for k in arrays)
+    model, arrays, meta = load_model(path, everything=True)  # fully checked
+    assert "state" in arrays and any(k.startswith("opt.") for k in arrays)
     return meta["iteration"]
 
 

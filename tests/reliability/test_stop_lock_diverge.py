@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pytest
 
+from minrnn.model import load as load_model
 from minrnn import checkpoint, model as model_module
 from minrnn.data import MinrnnError
 from minrnn.train import RunFolder
@@ -33,7 +34,7 @@ def test_signal_saves_prints_the_path_and_exits_0(tmp_path, sig):
     m = re.search(r"interrupted; saved at iteration (\d+): (\S+latest\.npz)", err)
     assert m, err
     assert m.group(2) == str(out / "latest.npz")
-    _, _, meta = checkpoint.load_model(out / "latest.npz")
+    _, _, meta = load_model(out / "latest.npz")
     assert meta["iteration"] == int(m.group(1)) > 0
     assert tmp_files(out) == []
 
@@ -60,7 +61,7 @@ def test_repeated_ctrl_c_while_saving_does_not_corrupt(tmp_path):
         # Python then exits as the default handler would (130, or killed by SIGINT)
         assert proc.returncode in (0, 130, -signal.SIGINT), err
         assert "Traceback" not in err
-        checkpoint.load_model(out / "latest.npz", everything=True)
+        load_model(out / "latest.npz", everything=True)
         assert tmp_files(out) == []
 
 
@@ -115,7 +116,7 @@ def test_divergence_with_a_huge_learning_rate(tmp_path):
         assert_clean_proc(proc, "diverged", "lower --lr", exit_code=1)
         for name in ("latest.npz", "best.npz"):
             if (out / lr / name).exists():  # whatever was saved is finite and loads
-                checkpoint.load_model(out / lr / name, everything=True)
+                load_model(out / lr / name, everything=True)
         assert tmp_files(out / lr) == []
 
 

@@ -11,10 +11,11 @@ import math
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from . import layers
+from .cells import CELLS
 
-# The per-unit time series each cell exposes, and which of them are sigmoid gates (in [0, 1]).
-SIGNALS = {"rnn": ("h",), "lstm": ("h", "tanh_c", "i", "f", "o", "g"), "gru": ("h", "r", "z", "n")}
+# The per-unit time series each cell exposes (cells.py), and which of them are sigmoid gates, in
+# [0, 1] (the rest are tanh, in [-1, 1]).
+SIGNALS = {name: cell.signals for name, cell in CELLS.items()}
 GATES = {"rnn": (), "lstm": ("i", "f", "o"), "gru": ("r", "z")}
 SATURATED = (0.1, 0.9)  # Karpathy, Johnson & Fei-Fei (2015): a gate below 0.1 is shut, above 0.9 open
 TOP_K = 5  # next-character predictions kept per position
@@ -29,23 +30,16 @@ LEADERBOARD_ROWS = 30  # units kept per feature and per score on the page
 # --- the model --------------------------------------------------------------------------------
 
 def describe_model(model):
-    """(cell, layers, hidden units per layer). Today's CharRNN is one vanilla layer; a model with
-    a ModelConfig says so itself."""
-    cfg = getattr(model, "config", None)
-    if cfg is not None:
-        return cfg.cell, cfg.layers, cfg.hidden
-    return "rnn", 1, model.hidden_size
+    """(cell, layers, hidden units per layer)."""
+    cfg = model.config
+    return cfg.cell, cfg.layers, cfg.hidden
 
 
 def trace_model(model, ix):
     """The model run over ix (T indices) from a zero state: probs (T, V) float64, probs[t] its
     distribution of the character after ix[t], and per layer (bottom first) a dict of its
     signals, name -> (T, H) array."""
-    ix = np.asarray(ix)
-    if hasattr(model, "trace"):
-        return model.trace(ix)
-    hs, logits, _ = model.forward(ix.reshape(-1, 1), model.zero_state(1))
-    return layers.softmax(logits.astype(np.float64)), [{"h": hs[:, 0, :]}]
+    return model.trace(np.asarray(ix))
 
 
 # --- features of the text -----------------------------------------------------------------------

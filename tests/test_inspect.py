@@ -7,18 +7,13 @@ import numpy as np
 import pytest
 
 from minrnn import data, inspect
-from minrnn.model import CharRNN
+from minrnn.model import CharRNN, ModelConfig
 
 
-def vanilla_model(V, H):
-    """An all-zero one-layer vanilla RNN in float64, whichever CharRNN this is (the parameter
-    names Wxh, Whh, Why, bh, by are the same in both)."""
-    try:
-        from minrnn.model import ModelConfig
-    except ImportError:  # today's CharRNN
-        return CharRNN(V, H, np.float64)
-    return CharRNN(ModelConfig(vocab_size=V, cell="rnn", hidden=H, layers=1, embedding=0, dropout=0.0,
-                               dtype="float64"))
+def make_model(V, H, cell="rnn", layers=1, seed=None):
+    """A float64 model: all zeros, or drawn from a seeded generator."""
+    config = ModelConfig(vocab_size=V, cell=cell, hidden=H, layers=layers, embedding=0, dropout=0.0, dtype="float64")
+    return CharRNN(config, rng=None if seed is None else np.random.default_rng(seed), init_scale=0.5)
 
 
 def feature(text, name):
@@ -123,7 +118,7 @@ def quote_model(chars, H=8, seed=0, G=20.0):
 
     each as tanh(G * (a margin of 1/2 around the decision)). Units 3.. are random."""
     V, q = len(chars), chars.index('"')
-    model = vanilla_model(V, H)
+    model = make_model(V, H)
     p = model.params
     rng = np.random.default_rng(seed)
     p["Wxh"][...] = rng.standard_normal((H, V))
@@ -167,36 +162,35 @@ def test_a_quote_tracking_unit_ranks_first():
         assert abs(board[1][3]) < 0.9  # and nothing else comes close
 
 
-def test_trace_probabilities_are_the_models():
+@pytest.mark.parametrize("cell, layers", [("rnn", 1), ("lstm", 2), ("gru", 2)])
+def test_trace_probabilities_are_the_models(cell, layers):
     """The page's per-character probabilities are the model's: their mean -log p is the loss
     `minrnn eval` reports (train.evaluate at batch 1, any chunk length)."""
     from minrnn.train import evaluate
     text = quoted_text(700, seed=3)
     ix, chars = data.encode(text)
-    model = quote_model(chars, seed=4)
-    probs, _ = inspect.trace_model(model, ix)
+    model = quote_model(chars, seed=4) if cell == "rnn" else make_model(len(chars), 8, cell, layers, seed=4)
+    probs, acts = inspect.trace_model(model, ix)
     top, top_p, p_self = inspect.predictions(probs, ix)
     assert inspect.mean_nats(p_self) == pytest.approx(evaluate(model, ix, 1, 25), rel=1e-12)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0)
     assert (np.diff(top_p, axis=1) <= 0).all() and (top_p[:, 0] == probs.max(axis=1)).all()
+    assert len(acts) == layers and all(set(a) == set(inspect.SIGNALS[cell]) for a in acts)
 
 
-class FakeLSTM:
-    """Stands in for a 2-layer LSTM until minrnn has one: the interface viz codes against
-    (config, trace) with made-up but well-formed values."""
-
-    def __init__(self, V, H=6, layers=2, seed=0):
-        self.config = types.SimpleNamespace(vocab_size=V, cell="lstm", hidden=H, layers=layers)
-        self.rng = np.random.default_rng(seed)
-
-    def trace(self, ix):
-        T, V, H = len(ix), self.config.vocab_size, self.config.hidden
-        logits = self.rng.standard_normal((T, V))
-        probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-        sig = lambda: 1 / (1 + np.exp(-3 * self.rng.standard_normal((T, H))))
-        return probs, [{"h": np.tanh(self.rng.standard_normal((T, H))), "tanh_c": np.tanh(self.rng.standard_normal((T, H))),
-                        "i": sig(), "f": sig(), "o": sig(), "g": np.tanh(self.rng.standard_normal((T, H)))}
-                       for _ in range(self.config.layers)]
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_traced_signals_are_the_cells(cell):
+    """What the page colours by is what the cell computes: gates in [0, 1], the rest in [-1, 1],
+    and for an LSTM h = o * tanh(c)."""
+    ix, chars = data.encode(quoted_text(300))
+    _, acts = inspect.trace_model(make_model(len(chars), 8, cell, 2, seed=1), ix)
+    for a in acts:
+        for name, x in a.items():
+            assert x.shape == (300, 8)
+            low = 0 if name in inspect.GATES[cell] else -1
+            assert low <= x.min() and x.max() <= 1 and np.ptp(x) > 0.1, name
+        if cell == "lstm":
+            np.testing.assert_allclose(a["h"], a["o"] * a["tanh_c"], atol=1e-12)
 
 
 def decode_page_arrays(page):
@@ -212,7 +206,7 @@ def decode_page_arrays(page):
 def test_page_data_for_an_lstm_carries_every_signal_and_gate():
     text = quoted_text(400)
     ix, chars = data.encode(text)
-    model = FakeLSTM(len(chars))
+    model = make_model(len(chars), 6, "lstm", 2, seed=0)
     ngram = inspect.ngram_probs(ix, ix, len(chars))
     page = inspect.page_data(model, ix, chars, ngram, {"checkpoint": "c", "text": "t", "ngram": "n"})
     arrays = decode_page_arrays(page)

@@ -133,16 +133,16 @@ def test_page_in_a_browser(open_page, capsys, tmp_path):
 
 
 def test_lstm_page_gate_saturation(open_page, tmp_path):
-    """A 2-layer LSTM's page (values made up: minrnn trains no LSTM yet): every signal can be
-    chosen, and clicking a unit in a saturation plot shows that gate of that unit."""
+    """A 2-layer LSTM's page (an untrained one: its gates are what they are): every signal can
+    be chosen, and clicking a unit in a saturation plot shows that gate of that unit."""
     import numpy as np
 
     from minrnn import data, inspect, viz
-    from test_inspect import FakeLSTM, quoted_text
+    from test_inspect import make_model, quoted_text
     text = quoted_text(600)
     ix, chars = data.encode(text)
-    page = inspect.page_data(FakeLSTM(len(chars)), ix, chars, inspect.ngram_probs(ix, ix, len(chars)),
-                             {"checkpoint": "fake", "text": "t", "ngram": "n"})
+    page = inspect.page_data(make_model(len(chars), 6, "lstm", 2, seed=0), ix, chars,
+                             inspect.ngram_probs(ix, ix, len(chars)), {"checkpoint": "c", "text": "t", "ngram": "n"})
     (tmp_path / "lstm.html").write_text(viz.render(page, "lstm"), encoding="utf-8")
     p = open_page(tmp_path / "lstm.html").page
     assert p.is_visible("#saturation")

@@ -41,6 +41,13 @@ def trained(tmp_path_factory):
     return train_run(root / "run", path), path
 
 
+@pytest.fixture(scope="module")
+def trained_lstm(trained, tmp_path_factory):
+    """(run folder, text) of a 2-layer LSTM trained on the same text."""
+    folder = tmp_path_factory.mktemp("lstm") / "run"
+    return train_run(folder, trained[1], 40, "--cell", "lstm", "--layers", "2"), trained[1]
+
+
 def page_of(html):
     """The data a page carries, parsed back out of its HTML."""
     blob = re.search(r'<script type="application/json" id="minrnn-data">(.*?)</script>', html, re.S).group(1)
@@ -70,10 +77,11 @@ def test_viz_writes_a_self_contained_page(capsys, trained, tmp_path):
     assert arrays["acts"]["0/h"].shape == (16, 1500) and arrays["top_ix"].shape == (1500, 5)
 
 
-def test_page_probabilities_are_what_eval_reports(capsys, trained, tmp_path):
+@pytest.mark.parametrize("run_fixture", ["trained", "trained_lstm"])
+def test_page_probabilities_are_what_eval_reports(capsys, request, tmp_path, run_fixture):
     """The page's probability of every character that came, averaged as -log p, is the loss
     `minrnn eval` prints for the same text, and train.evaluate's at batch 1."""
-    run_dir, _ = trained
+    run_dir, _ = request.getfixturevalue(run_fixture)
     text = quoted_text(800, seed=5)  # a text the training text did not hold
     path = tmp_path / "eval.txt"
     path.write_text(text, encoding="utf-8")
@@ -86,6 +94,23 @@ def test_page_probabilities_are_what_eval_reports(capsys, trained, tmp_path):
     assert page_nats == pytest.approx(evaluate(model, ix, 1, 25), abs=1e-6)  # float32 on the page
     code, out, _ = run(capsys, "eval", run_dir, path)
     assert code == 0 and f"loss {page_nats:.4f} nats/char" in out
+
+
+def test_lstm_page_carries_every_signal(capsys, trained_lstm, tmp_path):
+    run_dir, text_path = trained_lstm
+    out = tmp_path / "lstm.html"
+    code, _, err = run(capsys, "viz", run_dir, "--text", text_path, "--length", 1000, "--out", out)
+    assert code == 0 and "lstm 2 x 16" in err
+    page = page_of(out.read_text("utf-8"))
+    assert page["model"]["cell"] == "lstm" and page["signals"] == [["h", "tanh_c", "i", "f", "o", "g"]] * 2
+    assert decode_page_arrays(page)["acts"]["1/tanh_c"].shape == (16, 1000)
+    assert [sorted(s) for s in page["saturation"]] == [["f", "i", "o"]] * 2
+    code, _, err = run(capsys, "viz", run_dir, "--text", text_path, "--length", 1000, "--signals", "h,tanh_c",
+                       "--out", tmp_path / "small.html")
+    small = (tmp_path / "small.html").stat().st_size
+    assert code == 0 and set(page_of((tmp_path / "small.html").read_text("utf-8"))["acts"]) == {
+        "0/h", "0/tanh_c", "1/h", "1/tanh_c"}
+    assert small < 0.5 * out.stat().st_size  # two signals of six: the page shrinks with them
 
 
 def test_viz_samples_a_text_when_given_none(capsys, trained, tmp_path):

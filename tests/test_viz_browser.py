@@ -3,8 +3,8 @@ request failing the test, and a user's clicks, keys and hovers do what they shou
 
 Skipped, saying why, where Playwright or Chromium is missing (.ci/run installs both on CI).
 
-Also a script: `python tests/test_viz_browser.py PAGE.html OUT.png` screenshots a page the way
-the test does (the README's pictures were made so)."""
+Also a script: `python tests/test_viz_browser.py PAGE.html[#layer/signal/unit] OUT.png [CHAR]`
+screenshots a page the way the test does, hovering character CHAR (the README's picture was made so)."""
 import shutil
 import sys
 from pathlib import Path
@@ -23,7 +23,7 @@ class OpenPage:
     """A page opened from disk in headless Chromium; any request other than file: or data: is
     recorded in .blocked and aborted, and script errors land in .errors."""
 
-    def __init__(self, path):
+    def __init__(self, path, fragment=""):
         from playwright.sync_api import sync_playwright
         self._pw = sync_playwright().start()
         try:
@@ -33,7 +33,7 @@ class OpenPage:
             context.route("**/*", self._route)
             self.page = context.new_page()
             self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-            self.page.goto(Path(path).resolve().as_uri())
+            self.page.goto(Path(path).resolve().as_uri() + (f"#{fragment}" if fragment else ""))
             self.page.wait_for_selector("body[data-ready]", timeout=30_000)
         except BaseException:
             self.close()
@@ -119,6 +119,12 @@ def test_page_in_a_browser(open_page, capsys, tmp_path):
     assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1.0001
     assert f"came: '{text[21].replace(' ', chr(0x2423))}'" in p.inner_text("#card")
 
+    assert p.evaluate("location.hash") == f"#{layer}/{signal}/{unit}"  # a reload comes back to the unit
+    p.goto(p.url.split("#")[0] + f"#0/h/{(int(unit) + 5) % 16}")
+    p.reload()
+    p.wait_for_selector("body[data-ready]")
+    assert unit_label(p).endswith(f"unit {(int(unit) + 5) % 16}")
+
     p.check("input[value=surprise]")
     surprise = colours(p)
     assert surprise != after_click and surprise[0] == ""  # nothing predicted the first character
@@ -161,8 +167,8 @@ def test_lstm_page_gate_saturation(open_page, tmp_path):
 
 
 if __name__ == "__main__":
-    page_path, png = sys.argv[1:3]
-    opened = OpenPage(page_path)
+    page_path, png = sys.argv[1:3]  # PAGE may end in #layer/signal/unit, the unit to show
+    opened = OpenPage(*page_path.split("#", 1))
     try:
         opened.page.locator("#text span").nth(int(sys.argv[3]) if len(sys.argv) > 3 else 40).hover()
         opened.page.screenshot(path=png)

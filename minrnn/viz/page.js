@@ -41,6 +41,12 @@
   const NGRAM_NATS = 2;  // the RNN vs n-gram view saturates at this log-probability difference
 
   const state = {view: "unit", layer: D.start.layer, signal: D.start.signal, unit: D.start.unit};
+  // a link may name the unit to open on: page.html#layer/signal/unit (layer from 0, as data-unit)
+  const asked = decodeURIComponent(location.hash.slice(1)).split("/");
+  if (asked.length === 3 && D.signals[+asked[0]] && D.signals[+asked[0]].includes(asked[1]) &&
+      +asked[2] >= 0 && +asked[2] < H) {
+    [state.layer, state.signal, state.unit] = [+asked[0], asked[1], +asked[2]];
+  }
 
   // --- header and notes
   const m = D.model;
@@ -128,6 +134,9 @@
     fillSignals();
     unitIn.value = state.unit;
     $("unit-label").textContent = `layer ${state.layer + 1} \u00b7 ${state.signal} \u00b7 unit ${state.unit}`;
+    try {  // the address names the unit shown, so that a link or a reload comes back to it
+      history.replaceState(null, "", `#${state.layer}/${state.signal}/${state.unit}`);
+    } catch (e) { /* some browsers refuse it for file: pages; the page works without */ }
     const [low, high] = LEGENDS[state.view]();
     $("legend-low").textContent = low;
     $("legend-high").textContent = high;

@@ -3,7 +3,7 @@
 Both train the same text with the same settings (H=100, T=25, lr 0.1, Adagrad, element-wise
 clip at 5, float64, batch 1) for the same number of iterations, printing to a null stream.
 minrnn's side is minrnn.classic.run_classic, the function behind `minrnn classic`; the peer
-is min-char-rnn as tests/min_char_rnn.py writes it (dicts over time steps, one-hot column
+is min-char-rnn as reference/min_char_rnn.py writes it (dicts over time steps, one-hot column
 vectors, per-step products). Runs alternate, peer then minrnn, and the figures are medians.
 
 Two settings: "sampling" is both programs' default, a 200-character sample every 100
@@ -32,8 +32,8 @@ from minrnn.classic import run_classic
 from minrnn.optim import Adagrad, clip_elementwise
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-from min_char_rnn import min_char_rnn  # noqa: E402  (the reference loop lives with the tests)
+sys.path.append(str(ROOT))  # reference/ is not installed; appended, so it shadows nothing
+from reference.min_char_rnn import min_char_rnn  # noqa: E402
 
 DEFAULT_TEXT = ROOT.parent / "shared/data/tinyshakespeare.txt"
 TARGET, FLOOR = 6.0, 4.0

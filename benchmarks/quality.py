@@ -1,9 +1,14 @@
 """Validation loss against training time on tiny-shakespeare: minrnn's defaults, min-char-rnn's
-settings (through `minrnn train`), and a PyTorch nn.RNN peer, one after the other on this machine.
+settings (through `minrnn train`), and PyTorch peers (nn.RNN, a 2x256 nn.LSTM, a 2x256 nn.GRU),
+one after the other on this machine.
 
-    python benchmarks/quality.py                      # all three, 8 minutes each
+    python benchmarks/quality.py                      # everything, 8 minutes each
     python benchmarks/quality.py --minutes 2 --only minrnn
     python benchmarks/quality.py --only minrnn --config "" --config "--hidden 384 --lr 3e-3"   # a sweep
+    python benchmarks/quality.py --only pytorch-lstm --peer-lr 1e-3 --peer-lr 2e-3 --peer-lr 3e-3
+
+A peer at a poor setting proves nothing, so each peer runs at the learning rate that did best
+for it among a few (PEERS; `--peer-lr` runs it at others, each as its own curve).
 
 Each run trains for --minutes of wall time with evaluations included (so the figures are, if
 anything, pessimistic) and reports the validation loss (nats/char, last 10% of the text) at 2,
@@ -22,6 +27,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from machine import describe
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_TEXT = HERE.parent.parent / "shared" / "data" / "tinyshakespeare.txt"
@@ -44,9 +51,17 @@ def minrnn_curve(text, flags, minutes, workdir):
     return [(float(r["elapsed_s"]), float(r["val_loss"])) for r in rows], config
 
 
-def torch_curve(text, minutes, hidden=512, batch=64, seq=64, lr=2e-3, eval_seconds=20.0, threads=2):
-    """The PyTorch peer: nn.Embedding (one-hot) + nn.RNN(tanh) + nn.Linear, mean cross-entropy,
-    global-norm clip 5, Adam; the same streams, carried state and validation split as minrnn."""
+# name: (cell, hidden, layers, learning rate): the rate is the best of 1e-3, 2e-3 and 3e-3 at
+# 2 minutes (README, "The peers")
+PEERS = {"pytorch-rnn": ("rnn", 512, 1, 2e-3), "pytorch-lstm": ("lstm", 256, 2, 3e-3),
+         "pytorch-gru": ("gru", 256, 2, 2e-3)}
+
+
+def torch_curve(text, minutes, cell="rnn", hidden=512, layers=1, lr=2e-3, batch=64, seq=64, eval_seconds=20.0,
+                threads=2):
+    """A PyTorch peer: nn.Embedding + nn.RNN(tanh) / nn.LSTM / nn.GRU + nn.Linear, mean
+    cross-entropy, global-norm clip 5, Adam; the same streams, carried state and validation
+    split as minrnn."""
     import torch
     from torch import nn
 
@@ -62,7 +77,7 @@ def torch_curve(text, minutes, hidden=512, batch=64, seq=64, lr=2e-3, eval_secon
         def __init__(self):
             super().__init__()
             self.embed = nn.Embedding(V, hidden)  # one-hot times a matrix, as a lookup
-            self.rnn = nn.RNN(hidden, hidden, nonlinearity="tanh")
+            self.rnn = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell](hidden, hidden, layers)
             self.out = nn.Linear(hidden, V)
 
         def forward(self, x, h):
@@ -74,22 +89,29 @@ def torch_curve(text, minutes, hidden=512, batch=64, seq=64, lr=2e-3, eval_secon
     inputs, targets = (torch.from_numpy(a.astype(np.int64)) for a in data.streams(train_ix, batch))
     vin, vtg = (torch.from_numpy(a.astype(np.int64)) for a in data.streams(val_ix, batch))
 
+    def zero_state():
+        h = torch.zeros(layers, batch, hidden)
+        return (h, h.clone()) if cell == "lstm" else h
+
+    def detach(h):
+        return tuple(a.detach() for a in h) if cell == "lstm" else h.detach()
+
     def evaluate():
         with torch.no_grad():
-            h, total = torch.zeros(1, batch, hidden), 0.0
+            h, total = zero_state(), 0.0
             for p in range(0, vin.shape[1], seq):
                 y, h = net(vin[:, p:p + seq].T, h)
                 total += nn.functional.cross_entropy(y.reshape(-1, V), vtg[:, p:p + seq].T.reshape(-1),
                                                      reduction="sum").item()
         return total / vin.numel()
 
-    curve, p, h = [], 0, torch.zeros(1, batch, hidden)
+    curve, p, h = [], 0, zero_state()
     start = next_eval = time.perf_counter()
     next_eval += eval_seconds
     while time.perf_counter() - start < 60 * minutes:
         if p + seq > inputs.shape[1]:
-            p, h = 0, torch.zeros(1, batch, hidden)
-        y, h = net(inputs[:, p:p + seq].T, h.detach())
+            p, h = 0, zero_state()
+        y, h = net(inputs[:, p:p + seq].T, detach(h))
         loss = nn.functional.cross_entropy(y.reshape(-1, V), targets[:, p:p + seq].T.reshape(-1))
         opt.zero_grad()
         loss.backward()
@@ -113,12 +135,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--text", default=str(DEFAULT_TEXT))
     parser.add_argument("--minutes", type=float, default=8)
-    parser.add_argument("--only", choices=["minrnn", "min-char-rnn", "pytorch"], action="append")
+    parser.add_argument("--only", choices=["minrnn", "min-char-rnn", *PEERS], action="append")
     parser.add_argument("--config", action="append", default=[],
                         help="extra `minrnn train` flags for a minrnn run; repeat it for a sweep")
+    parser.add_argument("--peer-lr", type=float, action="append", default=[],
+                        help="run each peer at this learning rate instead of its best; repeat it for a search")
     parser.add_argument("--plot", default=str(HERE / "quality.png"))
     args = parser.parse_args()
-    runs = args.only or ["minrnn", "min-char-rnn", "pytorch"]
+    runs = args.only or ["minrnn", "min-char-rnn", *PEERS]
     marks = [m for m in (2, 5, 8) if m <= args.minutes]
     curves = {}
     with tempfile.TemporaryDirectory() as work:
@@ -129,16 +153,21 @@ def main():
                     label = f"minrnn {flags}".strip()
                     print(f"#   {label}", flush=True)
                     curves[label], config = minrnn_curve(args.text, flags, args.minutes, work)
-                    print("# config:", {k: config[k] for k in ("hidden", "seq_length", "batch_size",
-                                                               "optimizer", "lr", "eval_every")}, flush=True)
+                    print("# config:", {k: config.get(k) for k in ("cell", "hidden", "layers", "dropout", "seq_length",
+                                                                   "batch_size", "lr", "lr_schedule")}, flush=True)
             elif name == "min-char-rnn":
                 curves[name], _ = minrnn_curve(args.text, MIN_CHAR_RNN, args.minutes, work)
             else:
-                try:
-                    curves[name] = torch_curve(args.text, args.minutes)
-                except ImportError:
-                    print("# PyTorch is not installed: pip install torch==2.13.0 to include the peer")
-    print(f"\nvalidation loss, nats/char, at minutes of training ({os.cpu_count()} cores):")
+                cell, hidden, layers, best_lr = PEERS[name]
+                for lr in args.peer_lr or [best_lr]:
+                    label = f"{name} {hidden}x{layers} lr {lr:g}"
+                    print(f"#   {label}", flush=True)
+                    try:
+                        curves[label] = torch_curve(args.text, args.minutes, cell, hidden, layers, lr)
+                    except ImportError:
+                        print("# PyTorch is not installed: pip install torch to include the peers")
+                        break
+    print(f"\nvalidation loss, nats/char, at minutes of training; {describe()}:")
     print(f"| run | " + " | ".join(f"{m} min" for m in marks) + " |")
     print("|---|" + "---|" * len(marks))
     for name, curve in curves.items():

@@ -1,25 +1,27 @@
-"""Training speed of minrnn's batched trainer path against PyTorch, in characters per second.
+"""Training speed of minrnn's trainer against PyTorch, in characters per second, for each cell.
 
-One training iteration is what minrnn/train.py does for a (T, B) chunk: CharRNN.loss_and_grads
-with scale 1/(B*T), clip_global_norm(5), Adam, float32, the hidden state carried to the next
-chunk, under the trainer's BLAS thread rule (train.blas_threads; the `thr` column). The PyTorch
-peer is the same model: one-hot input into nn.RNN(tanh) (that is Wxh @ onehot + bias),
-nn.Linear, mean cross-entropy, clip_grad_norm_(5), Adam, torch.set_num_threads(2). (One-hot
-input is PyTorch's faster choice here: nn.Embedding + nn.RNN(H, H) adds an H x H input
-product: 30% slower at H=512, within 7% either way at H=100.)
+One iteration is what minrnn/train.py does for a (T, B) chunk: CharRNN.loss_and_grads with
+scale 1/(B*T), clip_global_norm(5), Adam, float32, the state carried to the next chunk, under
+the trainer's BLAS thread rule (the `thr` column). The PyTorch peer is the same model: one-hot
+input into nn.RNN(tanh) / nn.LSTM / nn.GRU with num_layers L (the one-hot product is our
+lookup into Wxh), nn.Linear, mean cross-entropy, clip_grad_norm_(5), Adam,
+torch.set_num_threads(2). (One-hot input is PyTorch's faster choice here: nn.Embedding +
+an H x H input product is slower at large H.)
 
 Both run on the same text in the same process, interleaved: each repeat times a block of
 iterations of PyTorch, then of minrnn, after a warm-up and a short pause (see chars_per_s).
-Figures are medians over the repeats; the load average is printed, as other work on this
+Figures are medians over the repeats, with the ratio; the machine line says which CPU, vector
+extension and BLAS kernels they ran on, and the load average is printed, as other work on a
 2-core machine moves them.
 
     python benchmarks/train_speed.py            # all configs, 5 repeats, sampling, GEMM peak
-    python benchmarks/train_speed.py --quick    # shorter blocks, under a minute
+    python benchmarks/train_speed.py --quick    # shorter blocks
+    python benchmarks/train_speed.py --configs lstm-256x2-64x64,gru-128x1-1x64
 
-GFLOP/s and share of peak: the model's matmul FLOPs per character (6*H*H + 6*H*V: forward,
-backward and the weight gradient of the recurrence and of the output layer; the lookup and
-the element-wise work are not counted) times chars/s, against a 2048^3 float32 matmul on 2
-BLAS threads (the best of several, at the start and at the end).
+GFLOP/s and share of peak: the model's matmul FLOPs per character (forward, backward and the
+weight gradient of every product: 6 * (gates*H * (input + H) per layer + H*V), with the one-hot
+input counted as an input of size 1) times chars/s, against a 2048^3 float32 matmul on 2 BLAS
+threads (the best of several, at the start and at the end).
 """
 import argparse
 import os
@@ -31,15 +33,31 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from machine import describe
 from minrnn import data
-from minrnn.model import CharRNN
+from minrnn.cells import CELLS
+from minrnn.model import CharRNN, ModelConfig
 from minrnn.optim import Adam, clip_global_norm
 from minrnn.sample import generate
 from minrnn.train import Config, blas_threads
 
 DEFAULT_TEXT = Path(__file__).resolve().parent.parent.parent / "shared/data/tinyshakespeare.txt"
-CONFIGS = [(100, 25, 1), (100, 25, 32), (100, 25, 128), (512, 25, 64)]  # (H, T, B)
-TARGETS = {(100, 25, 1): 1.5, (100, 25, 32): 1.5, (100, 25, 128): 1.2, (512, 25, 64): 1.0}
+# (cell, H, layers, B, T): min-char-rnn's shape at growing batches, then the deeper cells
+CONFIGS = [("rnn", 100, 1, 1, 25), ("rnn", 100, 1, 32, 25), ("rnn", 100, 1, 128, 25), ("rnn", 512, 1, 64, 25),
+           ("lstm", 256, 2, 64, 64), ("lstm", 512, 1, 64, 64), ("lstm", 128, 1, 1, 64),
+           ("gru", 256, 2, 64, 64), ("gru", 512, 1, 64, 64), ("gru", 128, 1, 1, 64)]
+TARGETS = {("rnn", 100, 1, 1, 25): 1.5, ("rnn", 100, 1, 32, 25): 1.5, ("rnn", 100, 1, 128, 25): 1.2,
+           ("rnn", 512, 1, 64, 25): 1.0, **{c: 1.2 for c in CONFIGS if c[0] != "rnn"}}
+
+
+def config_name(c):
+    return f"{c[0]}-{c[1]}x{c[2]}-{c[3]}x{c[4]}"
+
+
+def parse_config(text):
+    cell, hl, bt = text.split("-")
+    (H, L), (B, T) = (map(int, hl.split("x"))), (map(int, bt.split("x")))
+    return cell, H, L, B, T
 
 
 def load_note():
@@ -58,10 +76,10 @@ def load_text(path):
 class MinrnnTrainer:
     """The trainer's inner loop (minrnn/train.py), without logging, evaluation or checkpoints."""
 
-    def __init__(self, ix, V, H, T, B, lr=2e-3, seed=0):
+    def __init__(self, ix, V, cell, H, L, B, T, lr=2e-3, seed=0):
         self.T, self.B = T, B
         self.inputs, self.targets = data.streams(ix, B)
-        self.model = CharRNN(V, H, np.float32, rng=np.random.default_rng(seed), init_scale=1 / np.sqrt(H))
+        self.model = CharRNN(ModelConfig(V, cell, H, L), rng=np.random.default_rng(seed))
         self.opt = Adam(self.model.theta.size, lr, dtype=np.float32)
         self.p, self.h = 0, self.model.zero_state(B)
         self.scale = 1.0 / (B * T)
@@ -80,26 +98,30 @@ class MinrnnTrainer:
 
 
 class TorchTrainer:
-    def __init__(self, ix, V, H, T, B, lr=2e-3, seed=0):
+    def __init__(self, ix, V, cell, H, L, B, T, lr=2e-3, seed=0):
         import torch
         from torch import nn
         torch.manual_seed(seed)
         self.torch, self.nn = torch, nn
-        self.V, self.T, self.B, self.H = V, T, B, H
+        self.V, self.T, self.B, self.H, self.L, self.cell = V, T, B, H, L, cell
         inputs, targets = data.streams(ix, B)
         self.inputs = torch.from_numpy(inputs.T.astype(np.int64))  # (L, B), time-major
         self.targets = torch.from_numpy(targets.T.astype(np.int64))
-        self.rnn = nn.RNN(V, H, nonlinearity="tanh")
+        self.rnn = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell](V, H, L)
         self.out = nn.Linear(H, V)
         self.params = list(self.rnn.parameters()) + list(self.out.parameters())
         self.opt = torch.optim.Adam(self.params, lr=lr)
-        self.p, self.h = 0, torch.zeros(1, B, H)
+        self.p, self.h = 0, self.zero_state()
+
+    def zero_state(self):
+        h = self.torch.zeros(self.L, self.B, self.H)
+        return (h, h.clone()) if self.cell == "lstm" else h
 
     def run(self, iterations):
         torch, F, T = self.torch, self.torch.nn.functional, self.T
         for _ in range(iterations):
             if self.p + T > self.inputs.shape[0]:
-                self.p, self.h = 0, torch.zeros(1, self.B, self.H)
+                self.p, self.h = 0, self.zero_state()
             x, y = self.inputs[self.p:self.p + T], self.targets[self.p:self.p + T]
             hs, h = self.rnn(F.one_hot(x, self.V).float(), self.h)
             loss = F.cross_entropy(self.out(hs).reshape(-1, self.V), y.reshape(-1))
@@ -107,7 +129,7 @@ class TorchTrainer:
             loss.backward()
             self.nn.utils.clip_grad_norm_(self.params, 5.0)
             self.opt.step()
-            self.h = h.detach()
+            self.h = tuple(a.detach() for a in h) if self.cell == "lstm" else h.detach()
             self.p += T
         return loss.item()
 
@@ -137,9 +159,9 @@ def chars_per_s(trainer, iterations, chars_per_iteration, threads=None):
         return iterations * chars_per_iteration / (time.perf_counter() - start)
 
 
-def iterations_for(H, T, B, seconds, quick):
+def iterations_for(cell, H, L, B, T, seconds, quick):
     """About `seconds` of work per timed block, from a rough cost model of one iteration."""
-    est = 150e-6 + T * B * (6 * H * H + 6 * H * 65) / 20e9 + T * 6e-6  # seconds per iteration
+    est = 150e-6 + T * B * flops_per_char(cell, H, L, 65) / 20e9 + T * L * CELLS[cell].gates * 6e-6
     return max(3, int(seconds / est / (3 if quick else 1)))
 
 
@@ -158,12 +180,13 @@ def gemm_peak(repeats, n=2048):
     return 2 * n**3 / min(times)
 
 
-def flops_per_char(H, V):
-    return 6 * H * H + 6 * H * V
+def flops_per_char(cell, H, L, V):
+    G = CELLS[cell].gates
+    return 6 * (sum(G * H * ((1 if l == 0 else H) + H) for l in range(L)) + H * V)
 
 
-def sampling_speed(V, H, dtype, n, repeats):
-    model = CharRNN(V, H, dtype, rng=np.random.default_rng(0), init_scale=1 / np.sqrt(H))
+def sampling_speed(V, cell, H, L, dtype, n, repeats):
+    model = CharRNN(ModelConfig(V, cell, H, L, dtype=np.dtype(dtype).name), rng=np.random.default_rng(0))
     rng, h = np.random.RandomState(0), model.zero_state(1)
     generate(model, rng, h, 0, 50)
     speeds = []
@@ -181,31 +204,33 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=1.0, help="length of one timed block")
     ap.add_argument("--no-torch", action="store_true", help="minrnn's figures only")
-    ap.add_argument("--configs", default="", help="e.g. 100x25x1,512x25x64 (H x T x B); default: all")
+    ap.add_argument("--configs", default="", help="e.g. rnn-100x1-1x25,lstm-256x2-64x64 "
+                                                   "(cell-HxLayers-BxT); default: all")
     args = ap.parse_args(argv)
 
     ix, chars, name = load_text(args.text)
     V = len(chars)
     torch = None if args.no_torch else make_torch()
-    configs = [tuple(int(v) for v in c.split("x")) for c in args.configs.split(",")] if args.configs else CONFIGS
-    print(f"text: {name} ({len(ix)} chars, V={V}); numpy {np.__version__}; median of {args.repeats}; "
-          f"{load_note()}")
+    configs = [parse_config(c) for c in args.configs.split(",")] if args.configs else CONFIGS
+    print(f"machine: {describe()}")
+    print(f"text: {name} ({len(ix)} chars, V={V}); median of {args.repeats}; {load_note()}")
     if torch is None:
         print("PyTorch is not importable here: minrnn's figures alone")
     else:
         print(f"peer: PyTorch {torch.__version__}, {torch.get_num_threads()} threads, one-hot input")
     peak = gemm_peak(args.repeats)  # measured again at the end: the better of the two counts
 
-    header = f"{'H':>4} {'T':>3} {'B':>4} {'thr':>3} {'minrnn c/s':>11} {'GFLOP/s':>8}"
+    header = f"{'config (cell-HxL-BxT)':<22} {'thr':>3} {'minrnn c/s':>11} {'GFLOP/s':>8}"
     if torch is not None:
         header += f" {'torch c/s':>10} {'GFLOP/s':>8} {'ratio':>6} {'target':>7}"
     print(header)
     rows = []
-    for H, T, B in configs:
-        threads = blas_threads(Config(hidden=H, seq_length=T, batch_size=B))
-        n = iterations_for(H, T, B, args.seconds, args.quick)
-        ours = MinrnnTrainer(ix, V, H, T, B)
-        theirs = TorchTrainer(ix, V, H, T, B) if torch is not None else None
+    for c in configs:
+        cell, H, L, B, T = c
+        threads = blas_threads(Config(cell=cell, hidden=H, layers=L, seq_length=T, batch_size=B))
+        n = iterations_for(*c, args.seconds, args.quick)
+        ours = MinrnnTrainer(ix, V, *c)
+        theirs = TorchTrainer(ix, V, *c) if torch is not None else None
         mine, peer = [], []
         chars_per_s(ours, max(3, n // 5), B * T, threads)  # warm-up: caches, allocator, BLAS buffers
         if theirs is not None:
@@ -215,31 +240,32 @@ def main(argv=None):
                 peer.append(chars_per_s(theirs, n, B * T))
             mine.append(chars_per_s(ours, n, B * T, threads))
         m = statistics.median(mine)
-        fl = flops_per_char(H, V)
-        line = f"{H:>4} {T:>3} {B:>4} {threads:>3} {m:>11,.0f} {m * fl / 1e9:>8.1f}"
+        fl = flops_per_char(cell, H, L, V)
+        line = f"{config_name(c):<22} {threads:>3} {m:>11,.0f} {m * fl / 1e9:>8.1f}"
         t = None
         if theirs is not None:
             t = statistics.median(peer)
-            target = TARGETS.get((H, T, B))
+            target = TARGETS.get(c)
             verdict = "" if target is None else f"{'>=' if m / t >= target else '<'}{target:g}x"
             line += f" {t:>10,.0f} {t * fl / 1e9:>8.1f} {m / t:>5.2f}x {verdict:>7}"
         print(line, flush=True)
-        rows.append((H, T, B, m * fl, None if t is None else t * fl))
+        rows.append((c, m * fl, None if t is None else t * fl))
 
     peak = max(peak, gemm_peak(args.repeats))
     print(f"\nfloat32 GEMM peak (2048^3 matmul, 2 threads, best of start and end): {peak / 1e9:.1f} GFLOP/s")
-    print("share of that peak (model FLOPs: 6*H*H + 6*H*V per character):")
-    for H, T, B, ours_fl, peer_fl in rows:
-        line = f"  H={H} T={T} B={B}: minrnn {100 * ours_fl / peak:.1f}%"
+    print("share of that peak (model matmul FLOPs per character):")
+    for c, ours_fl, peer_fl in rows:
+        line = f"  {config_name(c)}: minrnn {100 * ours_fl / peak:.1f}%"
         if peer_fl is not None:
             line += f", PyTorch {100 * peer_fl / peak:.1f}%"
         print(line)
 
     print("\nsampling, batch 1 (minrnn.sample.generate):")
     n = 400 if args.quick else 2000
-    for H, dtype in ((100, np.float64), (100, np.float32), (512, np.float32)):
-        speed = sampling_speed(V, H, dtype, n, args.repeats)
-        print(f"  H={H:<4} {np.dtype(dtype).name:<8} {speed:>9,.0f} chars/s")
+    for cell, H, L, dtype in (("rnn", 100, 1, np.float64), ("rnn", 100, 1, np.float32), ("rnn", 512, 1, np.float32),
+                              ("lstm", 256, 2, np.float32), ("gru", 256, 2, np.float32)):
+        speed = sampling_speed(V, cell, H, L, dtype, n, args.repeats)
+        print(f"  {cell}-{H}x{L:<3} {np.dtype(dtype).name:<8} {speed:>9,.0f} chars/s")
     print(f"\nat the end: {load_note()}")
 
 

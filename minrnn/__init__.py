@@ -1,5 +1,5 @@
 """minrnn: character-level recurrent language models, from scratch in NumPy."""
-from .data import MinrnnError
+from .errors import MinrnnError
 from .model import CharRNN
 from .notebook import DivergenceWarning, VanillaRNN
 from .sample import generate

@@ -94,9 +94,9 @@ class LSTM:
         H = h.shape[-1]
         prev[0].dot(WhhT, out=a)
         a += xw_t
-        sigmoid_(a[:, :3 * H])
-        np.tanh(a[:, 3 * H:], out=a[:, 3 * H:])
-        i, f, o, g = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
+        sigmoid_(a[..., :3 * H])
+        np.tanh(a[..., 3 * H:], out=a[..., 3 * H:])
+        i, f, o, g = a[..., :H], a[..., H:2 * H], a[..., 2 * H:3 * H], a[..., 3 * H:]
         np.multiply(f, prev[1], out=c)
         np.multiply(i, g, out=tc)  # tc as scratch before it holds tanh(c)
         c += tc
@@ -169,16 +169,16 @@ class GRU:
         h, a, hn = cur
         H = h.shape[-1]
         prev[0].dot(WhhT, out=a)
-        np.add(a[:, 2 * H:], extra["bhn"], out=hn)
-        rz = a[:, :2 * H]
-        rz += xw_t[:, :2 * H]
+        np.add(a[..., 2 * H:], extra["bhn"], out=hn)
+        rz = a[..., :2 * H]
+        rz += xw_t[..., :2 * H]
         sigmoid_(rz)
-        n = a[:, 2 * H:]
-        np.multiply(a[:, :H], hn, out=n)
-        n += xw_t[:, 2 * H:]
+        n = a[..., 2 * H:]
+        np.multiply(a[..., :H], hn, out=n)
+        n += xw_t[..., 2 * H:]
         np.tanh(n, out=n)
         np.subtract(prev[0], n, out=h)  # h = n + z * (h[t-1] - n)
-        h *= a[:, H:2 * H]
+        h *= a[..., H:2 * H]
         h += n
 
     @staticmethod

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import MinrnnError
+from .errors import MinrnnError
 
 FORMAT_VERSION = 2  # 2: the model described on its own (model.ModelConfig), the state as one array
 READABLE_VERSIONS = (1, 2)  # 1: one vanilla layer, implied by the run config

@@ -9,7 +9,8 @@ import sys
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from .data import MinrnnError, decode
+from .data import decode
+from .errors import MinrnnError
 from .model import CharRNN, ModelConfig
 from .optim import Adagrad, clip_elementwise
 from .sample import generate

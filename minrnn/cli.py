@@ -1,23 +1,29 @@
 """The `minrnn` command: argparse subcommands calling the package's functions, and the one
-place where errors become a single line on stderr and an exit code (2: bad input, 1: failure)."""
+place where errors become a single line on stderr and an exit code (2: bad input, 1: failure).
+
+argparse only parses: `train`'s settings, their help, defaults and valid values come from
+config.Config, and config.check judges a configuration whatever its source."""
 import argparse
 import dataclasses
 import math
 import os
 import sys
+import textwrap
 import time
 from pathlib import Path
 
 import numpy as np
 
-from . import __version__, checkpoint, data, inspect, plot, viz
+from . import __version__, checkpoint, config, data, inspect, plot, run, viz
 from .classic import run_classic
-from .data import MinrnnError
+from .errors import MinrnnError
 from .model import ModelConfig, load as load_model
+from .run import RunFolder
 from .sample import generate, prime
-from .train import RESUMABLE, Config, RunFolder, check_fits, config_from_meta, evaluate, train
+from .train import evaluate, train
 
 GREEDY_BELOW = 1e-6  # smaller temperatures overflow the logits; sampling at them is argmax anyway
+METAVARS = {int: "N", float: "X", str: "NAME"}
 VIZ_SAMPLE = 2000  # characters viz samples when given no text
 VIZ_MAX_CHARS = 100_000  # one span each: past this the page grows slow to draw
 VIZ_MAX_BYTES = 100_000_000  # the browser parses the page's data in one piece
@@ -36,7 +42,7 @@ def _number(kind, low, inclusive):
 
 
 positive_int, positive_float = _number(int, 0, False), _number(float, 0, False)
-count, fraction = _number(int, 0, True), _number(float, 0, True)
+count = _number(int, 0, True)
 
 
 def _at_most(parse, high):
@@ -48,124 +54,143 @@ def _at_most(parse, high):
     return bounded
 
 
-def _fraction_below_one(text):
-    value = fraction(text)
-    if value >= 1:
-        raise argparse.ArgumentTypeError(f"{text} must be below 1")
-    return value
+def _setting(name):
+    """The argparse type of a train setting: the text as the setting's kind, judged by
+    config.problem, the one definition of what the setting may be."""
+    kind = config.FIELDS[name].metadata["kind"]
+
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a{'n int' if kind is int else ' number'}") from None
+        why = config.problem(name, value)
+        if why:
+            raise argparse.ArgumentTypeError(f"{text} {why}")
+        return value
+    return parse
+
+
+class _Help(argparse.HelpFormatter):
+    """Every option's help ends with its default: the action's own, or for train's settings the
+    Config's (their argparse default is SUPPRESS, so that a flag left out is known as such)."""
+
+    def _get_help_string(self, action):
+        shown = getattr(action, "shown_default", action.default)
+        if action.help is None or action.nargs == 0 or shown is None or shown is argparse.SUPPRESS:
+            return action.help
+        return f"{action.help} (default: {str(shown).replace('%', '%%')})"
+
+    def _split_lines(self, text, width):  # never inside a flag's name (--lr-\ndecay)
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # argparse's own errors stay one line too (subcommands inherit this)
-        super().error(_one_line(message))
+    """One line for argparse's own errors too, without the usage block; no abbreviated flags
+    (--hid would be --hidden today and an error once another --hid... flag exists). Subcommands'
+    parsers are made of this class as well."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        kwargs.setdefault("formatter_class", _Help)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {_one_line(message)} (see {self.prog} --help)\n")
 
 
 def build_parser():
     parser = _Parser(
         prog="minrnn", description="Character-level recurrent language models, from scratch in NumPy.")
-    parser.add_argument("--version", action="version", version=f"minrnn {__version__}")
+    parser.add_argument("--version", action="version", version=f"minrnn {__version__}",
+                        help="show the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    parser.commands = sub.choices
 
     c = sub.add_parser("classic", help="min-char-rnn, exactly: batch 1, float64, Adagrad",
                        description="Train min-char-rnn's vanilla RNN and print as it prints.")
-    c.add_argument("file", nargs="?", default="input.txt", help="text file (default: input.txt)")
-    c.add_argument("--hidden", type=positive_int, default=100, help="hidden units (default 100)")
-    c.add_argument("--seq-length", type=positive_int, default=25, help="BPTT chunk length (default 25)")
-    c.add_argument("--lr", type=positive_float, default=0.1, help="Adagrad learning rate (default 0.1)")
-    c.add_argument("--seed", type=_at_most(count, 2**32 - 1), default=0, help="RandomState seed (default 0)")
-    c.add_argument("--iterations", type=positive_int, help="stop after this many (default: until Ctrl-C)")
-    c.add_argument("--sample-every", type=positive_int, default=100)
-    c.add_argument("--sample-length", type=positive_int, default=200)
-    c.add_argument("--print-every", type=positive_int, default=100)
-    c.add_argument("--encoding", default="utf-8", help="the file's text encoding (default utf-8)")
+    c.add_argument("file", nargs="?", default="input.txt", help="text file")
+    c.add_argument("--hidden", type=positive_int, metavar="N", default=100, help="hidden units")
+    c.add_argument("--seq-length", type=positive_int, metavar="N", default=25, help="BPTT chunk length")
+    c.add_argument("--lr", type=positive_float, metavar="X", default=0.1, help="Adagrad learning rate")
+    c.add_argument("--seed", type=_at_most(count, 2**32 - 1), metavar="N", default=0, help="RandomState seed")
+    c.add_argument("--iterations", type=positive_int, metavar="N", help="stop after this many").shown_default = "until Ctrl-C"
+    c.add_argument("--sample-every", type=positive_int, metavar="N", default=100, help="iterations between samples")
+    c.add_argument("--sample-length", type=positive_int, metavar="N", default=200, help="characters per sample")
+    c.add_argument("--print-every", type=positive_int, metavar="N", default=100, help="iterations between loss lines")
+    c.add_argument("--encoding", default="utf-8", metavar="NAME", help="the file's text encoding")
 
-    d = Config()
     t = sub.add_parser("train", help="batched training with validation and checkpoints",
-                       description="Train a character-level RNN; checkpoints go to --out.")
-    t.add_argument("file", nargs="?", help="text file (default: ./input.txt if present, "
-                                           "else Python's standard library source)")
-    t.add_argument("--cell", choices=["rnn", "lstm", "gru"], help=f"recurrent cell (default {d.cell})")
-    t.add_argument("--hidden", type=positive_int, help=f"hidden units (default {d.hidden})")
-    t.add_argument("--layers", type=positive_int, help=f"stacked layers (default {d.layers})")
-    t.add_argument("--embedding", type=count, help=f"input embedding size, 0 = one-hot (default {d.embedding})")
-    t.add_argument("--dropout", type=_fraction_below_one, help=f"dropout between layers (default {d.dropout})")
-    t.add_argument("--seq-length", type=positive_int, help=f"BPTT length T (default {d.seq_length})")
-    t.add_argument("--batch-size", type=positive_int, help=f"parallel streams B (default {d.batch_size})")
-    t.add_argument("--optimizer", choices=["adam", "rmsprop", "adagrad", "sgd"], help=f"(default {d.optimizer})")
-    t.add_argument("--lr", type=positive_float, help=f"learning rate (default {d.lr})")
-    t.add_argument("--momentum", type=_fraction_below_one, help="SGD momentum (default 0)")
-    t.add_argument("--lr-schedule", choices=["constant", "step", "cosine"], help="(default constant)")
-    t.add_argument("--lr-decay", type=_at_most(positive_float, 1), help=f"step schedule's factor, <= 1 (default {d.lr_decay})")
-    t.add_argument("--lr-decay-every", type=positive_int, help="step schedule's period in iterations")
-    t.add_argument("--clip", type=positive_float, help=f"gradient clip (default {d.clip})")
-    t.add_argument("--clip-mode", choices=["norm", "value"], help="global L2 norm or element-wise (default norm)")
-    t.add_argument("--dtype", choices=["float32", "float64"], help="(default float32)")
-    t.add_argument("--init-scale", type=positive_float, help="std of the initial weights (default 1/sqrt(hidden))")
-    t.add_argument("--val-frac", type=_fraction_below_one, help="last part held out (default 0.1)")
-    t.add_argument("--eval-every", type=count, help=f"iterations between evaluations, 0 = never (default {d.eval_every})")
-    t.add_argument("--sample-every", type=count, help=f"iterations between samples, 0 = never (default {d.sample_every})")
-    t.add_argument("--seed", type=count, help="random seed (default 0)")
-    t.add_argument("--threads", type=_at_most(positive_int, 4096), help="BLAS threads (default: chosen from the model's size)")
-    t.add_argument("--iterations", type=positive_int, help="stop at this total iteration")
-    t.add_argument("--epochs", type=positive_int, help="stop after this many passes over the text")
-    t.add_argument("--minutes", type=positive_float, help="stop after this much time")
-    t.add_argument("--out", help="run folder (default runs/<corpus>-<time>)")
-    t.add_argument("--resume", metavar="DIR", help="continue the run in DIR exactly")
-    t.add_argument("--init-from", metavar="CKPT", help="start from a checkpoint's weights")
-    t.add_argument("--encoding", help="the file's text encoding (default utf-8)")
+                       description="Train a character-level RNN; checkpoints go to a run folder. The budget "
+                                   "flags are totals for the run, counted across resumes.")
+    t.add_argument("file", nargs="?", help="text file").shown_default = (
+        "./input.txt if present, else Python's standard library source; with --resume, the run's")
+    for name, field in config.FIELDS.items():
+        m = field.metadata
+        if m["flag"]:
+            metavar = "{" + ",".join(m["choices"]) + "}" if m["choices"] else METAVARS[m["kind"]]
+            t.add_argument(config.flag(name), type=_setting(name), default=argparse.SUPPRESS, help=m["help"],
+                           metavar=metavar).shown_default = config.shown_default(name)
+    t.add_argument("--out", metavar="DIR", help="run folder").shown_default = "runs/<corpus>-<time>"
+    t.add_argument("--resume", metavar="DIR", help="continue the run in DIR exactly (its latest.npz)")
+    t.add_argument("--init-from", metavar="CKPT", help="start a new run from a checkpoint's weights (a run "
+                                                        "folder: its best.npz, else latest.npz)")
     t.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
     s = sub.add_parser("sample", help="generate text from a checkpoint",
                        description="Generate text from a checkpoint; the text alone goes to stdout.")
-    s.add_argument("checkpoint", help="a .npz file or a run folder (its latest.npz)")
-    s.add_argument("--length", type=positive_int, default=500)
-    s.add_argument("--temperature", type=positive_float, default=1.0,
-                   help=f"> 0; below {GREEDY_BELOW:g} it is --greedy, argmax")
-    s.add_argument("--prime", default="", help="text to start from")
-    s.add_argument("--seed", type=count, default=0)
-    s.add_argument("--top-k", type=positive_int, default=0, help="sample among the k likeliest")
+    s.add_argument("checkpoint", help="a .npz file, or a run folder (its best.npz, else latest.npz)")
+    s.add_argument("--length", type=positive_int, metavar="N", default=500, help="characters to generate")
+    s.add_argument("--temperature", type=positive_float, metavar="X", default=1.0,
+                   help=f"> 0: below 1 more conservative, above 1 more varied; below {GREEDY_BELOW:g} it is "
+                        "--greedy")
+    s.add_argument("--prime", default="", metavar="TEXT", help="text to start from").shown_default = "one random character"
+    s.add_argument("--seed", type=count, metavar="N", default=0, help="random seed")
+    s.add_argument("--top-k", type=positive_int, metavar="K", help="sample among the k likeliest").shown_default = "all"
     s.add_argument("--greedy", action="store_true", help="always take the likeliest character")
 
     e = sub.add_parser("eval", help="a checkpoint's loss on a text file",
                        description="Loss of a checkpoint on a text file: nats/char, bits/char, perplexity.")
-    e.add_argument("checkpoint", help="a .npz file or a run folder")
+    e.add_argument("checkpoint", help="a .npz file, or a run folder (its best.npz, else latest.npz)")
     e.add_argument("file", help="text file")
     e.add_argument("--skip-unknown", action="store_true", help="drop characters outside the vocabulary")
-    e.add_argument("--encoding", default="utf-8")
+    e.add_argument("--encoding", default="utf-8", metavar="NAME", help="the file's text encoding")
 
     v = sub.add_parser("viz", help="an HTML page to see inside a model: units, predictions, a baseline",
                        description="Write one self-contained HTML page (it opens from disk, offline) showing "
                                    "a text coloured by any unit, the model's next-character guesses, the "
                                    "units that track simple features of the text, gate saturation and where "
                                    "the model beats an n-gram model.")
-    v.add_argument("checkpoint", help="a .npz file or a run folder")
+    v.add_argument("checkpoint", help="a .npz file, or a run folder (its best.npz, else latest.npz)")
     which = v.add_mutually_exclusive_group()
-    which.add_argument("--text", metavar="FILE", help="show this text (default: a sample from the model)")
-    which.add_argument("--prime", default="", help="sample the text from the model, starting with this")
-    v.add_argument("--length", type=positive_int, help=f"characters: of the sample (default {VIZ_SAMPLE}), or "
-                                                       "the first of FILE (default all)")
-    v.add_argument("--seed", type=count, default=0, help="the sample's random seed")
-    v.add_argument("--train-text", metavar="FILE", help="count the n-gram baseline from FILE (default: the "
-                                                        "run's training text, named in the checkpoint)")
-    v.add_argument("--signals", help="the signals the page carries per character, comma-separated (default "
-                                     "all: h; an LSTM's h,tanh_c,i,f,o,g; a GRU's h,r,z,n); fewer make a smaller page")
+    which.add_argument("--text", metavar="FILE", help="show this text").shown_default = "a sample from the model"
+    which.add_argument("--prime", default="", metavar="TEXT", help="sample the text from the model, starting with "
+                                                                    "this").shown_default = "one random character"
+    v.add_argument("--length", type=positive_int, metavar="N", help="characters: of the sample, or the first of "
+                                                                    "FILE").shown_default = f"{VIZ_SAMPLE}, or all of FILE"
+    v.add_argument("--seed", type=count, metavar="N", default=0, help="the sample's random seed")
+    v.add_argument("--train-text", metavar="FILE", help="count the n-gram baseline from FILE").shown_default = (
+        "the run's training text, named in the checkpoint")
+    v.add_argument("--signals", metavar="A,B", help="the signals the page carries per character, comma-separated; "
+                                                    "fewer make a smaller page").shown_default = (
+        "all: h; an LSTM's h,tanh_c,i,f,o,g; a GRU's h,r,z,n")
     v.add_argument("--skip-unknown", action="store_true", help="drop characters outside the vocabulary")
-    v.add_argument("--encoding", default="utf-8")
-    v.add_argument("--out", default="viz.html", help="the page (default viz.html)")
+    v.add_argument("--encoding", default="utf-8", metavar="NAME", help="the text files' encoding")
+    v.add_argument("--out", default="viz.html", metavar="FILE", help="the page")
 
     p = sub.add_parser("plot", help="loss curves of one or more runs (needs minrnn[plot])",
                        description="Training and validation loss against iterations and against minutes, "
                                    "from each run folder's log.csv, runs overlaid.")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run folders")
-    p.add_argument("--label", action="append", help="a run's name in the legend, once per RUN_DIR "
-                                                    "(default: the folder's name)")
-    p.add_argument("--out", default="loss.png", help="the picture; png, svg or pdf (default loss.png)")
+    p.add_argument("--label", action="append", metavar="NAME", help="a run's name in the legend, once per "
+                                                                    "RUN_DIR").shown_default = "the folder's name"
+    p.add_argument("--out", default="loss.png", metavar="FILE", help="the picture: png, svg or pdf")
     return parser
 
 
 def _check_sample_length(n, flag):
     # generate() holds the indices and the decoded text: about 20 bytes a character
-    check_fits(20 * n, f"{flag} {n}")
+    config.check_fits(20 * n, f"{flag} {n}")
 
 
 def info(text):
@@ -175,8 +200,8 @@ def info(text):
 def cmd_classic(args):
     _check_sample_length(args.sample_length, "--sample-length")
     ix, chars = data.read_corpus(args.file, args.encoding)
-    check_fits(ModelConfig(len(chars), hidden=args.hidden, dtype="float64").train_bytes(1, 1, args.seq_length),
-               f"a model with --hidden {args.hidden}")
+    config.check_fits(ModelConfig(len(chars), hidden=args.hidden, dtype="float64").train_bytes(1, 1, args.seq_length),
+                      f"a model with --hidden {args.hidden}")
     run_classic(ix, chars, args.hidden, args.seq_length, args.lr, args.seed, args.iterations,
                 args.sample_every, args.sample_length, args.print_every)
 
@@ -204,59 +229,68 @@ def check_out(out):
 
 
 def cmd_train(args):
-    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config)
-             if getattr(args, f.name, None) is not None}
-    init_params = None
+    given = {name: getattr(args, name) for name in config.FIELDS if hasattr(args, name)}
+    say = (lambda text: None) if args.quiet else info
+    if args.quiet and given.get("sample_every"):
+        raise MinrnnError("--quiet prints no samples; leave out --sample-every or --quiet")
+    init = which = None
     if args.resume:
         if args.init_from:
             raise MinrnnError("--init-from starts a new run and --resume continues one: give one of them")
         if args.out and Path(args.out) != Path(args.resume):
             raise MinrnnError("--resume continues the run in its own folder; leave out --out")
-        if Path(args.resume).is_file():
-            raise MinrnnError(f"{args.resume}: --resume takes a run folder (the --out of the run), not a "
-                              "checkpoint file; to start from a checkpoint's weights use --init-from")
-        RunFolder.check_free(args.resume)
-        _, _, meta = load_model(args.resume)  # the model checked before the text is read
-        cfg = config_from_meta(meta, checkpoint.resolve(args.resume))
-        clash = {k: v for k, v in given.items() if k not in RESUMABLE and v != getattr(cfg, k)}
-        if clash:
-            raise MinrnnError("--resume continues the run as it was configured; these flags differ "
-                              "from it: " + ", ".join(f"--{k.replace('_', '-')}" for k in clash))
-        cfg = dataclasses.replace(cfg, **given)
-        path = args.file or cfg.corpus
-        ix, chars, name = load_corpus(path, cfg.encoding)
-        if chars != meta.get("vocab"):
-            raise MinrnnError(f"{name}: its vocabulary differs from the checkpoint's; "
-                              "resume with the text the run was started on")
-        out = Path(args.resume)
+        latest = run.run_checkpoint(args.resume)
+        out = latest.parent
+        RunFolder.check_free(out)
+        saved, vocabulary = run.read_saved(latest)
+        cfg, warnings = config.resumed(saved, given, latest)
+        if args.file:  # the run's text, moved: found there from now on
+            cfg = dataclasses.replace(cfg, corpus=str(Path(args.file).resolve()))
+        ix, chars, name = load_corpus(cfg.corpus, cfg.encoding)
+        run.check_vocabulary(vocabulary, chars, latest)  # before anything is printed
+        for warning in warnings:
+            say(f"warning: {warning}")
     else:
         path = args.file or ("input.txt" if Path("input.txt").exists() else "")
-        cfg = dataclasses.replace(Config(), corpus=str(Path(path).resolve()) if path else "", **given)
+        if "encoding" in given and not path:
+            raise MinrnnError("--encoding applies to a text file, and none is given (the built-in corpus is "
+                              "Python's own source); give FILE, or leave out --encoding")
+        cfg = config.Config(**given, corpus=str(Path(path).resolve()) if path else "")
         chars = None
         if args.init_from:
-            model, _, meta = load_model(args.init_from)
-            chars, init_params = meta["vocab"], model.params
-            m = model.config
-            cfg = dataclasses.replace(cfg, cell=m.cell, hidden=m.hidden, layers=m.layers, embedding=m.embedding,
-                                      dtype=m.dtype)
+            ckpt, which, init, meta = read_weights(args.init_from)
+            cfg, chars = config.fine_tuned(cfg, given, init.config, ckpt), meta["vocab"]
+        config.check(cfg)
         if args.out:  # before reading what may be a large text
             check_out(Path(args.out))
         ix, chars, name = load_corpus(path, cfg.encoding, chars)
         out = Path(args.out) if args.out else Path("runs") / f"{Path(name).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
         check_out(out)
-    if not args.quiet:
-        info(f"training on {name}: {len(ix):,} characters, {len(chars)} distinct; run folder {out}")
-    result = train(cfg, ix, chars, out, args.iterations, args.epochs, args.minutes,
-                   resume=bool(args.resume), init_params=init_params, quiet=args.quiet)
-    if args.quiet:
-        return
+    if which:
+        say(which)
+    say(f"training on {name}: {len(ix):,} characters, {len(chars)} distinct; run folder {out}")
+    result = train(cfg, ix, chars, out, resume=bool(args.resume), init=init, quiet=args.quiet)
     latest = Path(result["out"]) / "latest.npz"
     if not latest.exists():
-        info("stopped before the first iteration: nothing was saved")
+        say("stopped before the first iteration: nothing was saved")
         return
     how = "interrupted; saved" if result["stopped_by"] == "interrupted" else "saved"
-    info(f"{how} at iteration {result['iteration']}: {latest}"
-         + (f" (best val {result['best_val']:.4f} nats/char)" if math.isfinite(result["best_val"]) else ""))
+    say(f"{how} at iteration {result['iteration']}: {latest}"
+        + (f" (best val {result['best_val']:.4f} nats/char)" if math.isfinite(result["best_val"]) else ""))
+
+
+def read_weights(path):
+    """(path, which, model, meta) of the checkpoint a command reads weights from; `which`, for a
+    run folder, is a line saying which of its checkpoints that is, for stderr once the command
+    has succeeded (so that an error stays the only line)."""
+    path, which = run.weights_checkpoint(path)
+    model, _, meta = load_model(path)
+    return path, which, model, meta
+
+
+def tell(which):
+    if which:
+        info(which)
 
 
 def sampled(model, chars, prime_text, length, seed, temperature=1.0, top_k=0, greedy=False):
@@ -275,10 +309,11 @@ def sampled(model, chars, prime_text, length, seed, temperature=1.0, top_k=0, gr
 
 def cmd_sample(args):
     _check_sample_length(args.length, "--length")
-    model, _, meta = load_model(args.checkpoint)
+    _, which, model, meta = read_weights(args.checkpoint)
     greedy = args.greedy or args.temperature < GREEDY_BELOW
-    ixs = sampled(model, meta["vocab"], args.prime, args.length, args.seed, args.temperature, args.top_k, greedy)
+    ixs = sampled(model, meta["vocab"], args.prime, args.length, args.seed, args.temperature, args.top_k or 0, greedy)
     text = data.decode(ixs, meta["vocab"]) + "\n"
+    tell(which)
     try:
         sys.stdout.write(text)
     except UnicodeEncodeError as e:
@@ -300,18 +335,19 @@ def read_for_model(path, chars, encoding, skip_unknown):
 
 
 def cmd_eval(args):
-    model, _, meta = load_model(args.checkpoint)
+    path, which, model, meta = read_weights(args.checkpoint)
     ix = read_for_model(args.file, meta["vocab"], args.encoding, args.skip_unknown)
     if len(ix) < 2:
         raise MinrnnError(f"{args.file}: needs at least 2 characters to evaluate")
     layout = []
     for name, default in (("batch_size", 1), ("seq_length", 25)):
-        config = meta.get("config")
-        v = config.get(name, default) if isinstance(config, dict) else None
+        saved = meta.get("config")
+        v = saved.get(name, default) if isinstance(saved, dict) else None
         if not checkpoint.whole_number(v, 1):
-            raise MinrnnError(f"{checkpoint.resolve(args.checkpoint)}: its config has an invalid {name} ({v!r})")
+            raise MinrnnError(f"{path}: its config has an invalid {name} ({v!r})")
         layout.append(v)
     nats = evaluate(model, ix, *layout)
+    tell(which)
     print(f"{args.file}: {len(ix):,} characters\n"
           f"loss {nats:.4f} nats/char, {nats / math.log(2):.4f} bits/char, perplexity {math.exp(nats):.3f}")
 
@@ -334,13 +370,13 @@ def ngram_text(args, meta, chars, page_ix):
     if args.train_text:
         ix = read_for_model(args.train_text, chars, args.encoding, args.skip_unknown)
         return ix, f"n-gram counted from {args.train_text} ({len(ix):,} characters).", False
-    config = meta["config"]
-    corpus, val = config.get("corpus"), config.get("val_frac", 0)
+    saved = meta["config"]
+    corpus, val = saved.get("corpus"), saved.get("val_frac", 0)
     if not isinstance(corpus, str):
         why = "the checkpoint names no training text"
     else:
         try:
-            ix, _, name = load_corpus(corpus, config.get("encoding", "utf-8"), chars)
+            ix, _, name = load_corpus(corpus, saved.get("encoding", "utf-8"), chars)
         except (MinrnnError, LookupError, TypeError) as e:
             why = f"the run's training text could not be used ({e})"
         else:
@@ -371,7 +407,7 @@ def viz_text(args, model, chars):
 def cmd_viz(args):
     started = time.perf_counter()
     check_out_file(args.out)
-    model, _, meta = load_model(args.checkpoint)
+    where, which, model, meta = read_weights(args.checkpoint)
     chars = meta["vocab"]
     ix, about = viz_text(args, model, chars)
     cell, n_layers, hidden = inspect.describe_model(model)
@@ -386,7 +422,6 @@ def cmd_viz(args):
         raise MinrnnError(f"a page of {len(ix):,} characters is too large to draw (about {size / 1e6:,.0f} MB); "
                           f"pass --length {fit:,} or less")
     train_ix, note, warning = ngram_text(args, meta, chars, ix)
-    where = checkpoint.resolve(args.checkpoint)
     page_data = inspect.page_data(model, ix, chars, inspect.ngram_probs(train_ix, ix, len(chars)),
                                   {"checkpoint": str(where), "text": about, "ngram": note, "ngram_warning": warning},
                                   signals)
@@ -395,6 +430,7 @@ def cmd_viz(args):
         Path(args.out).write_text(page, "utf-8")
     except OSError as e:
         raise MinrnnError(f"cannot write {args.out} ({e.strerror or e})", exit_code=1) from None
+    tell(which)
     info(f"wrote {args.out}: {len(page.encode()) / 1e6:.1f} MB, {len(ix):,} characters, {cell} {n_layers} x {hidden}, "
          f"in {time.perf_counter() - started:.1f} s")
     if warning:
@@ -427,7 +463,10 @@ def _one_line(message):
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # said by the subcommand's parser, whose --help lists what it takes
+        parser.commands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         COMMANDS[args.command](args)
     except MinrnnError as e:

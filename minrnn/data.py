@@ -10,18 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import MinrnnError
+
 CHUNK_BYTES = 1 << 22  # files are decoded 4 MiB at a time, so a large file is never held twice
 ENCODE_CHARS = 1 << 20  # characters turned into indices at a time
 BUILTIN_CAP = 4_000_000  # characters of Python's standard library used as the built-in corpus
-
-
-class MinrnnError(Exception):
-    """A problem the user can act on: bad input, an unusable file or checkpoint (exit code 2),
-    or a run that failed (exit code 1)."""
-
-    def __init__(self, message, exit_code=2):
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 def _decoded_chunks(path, encoding):
@@ -78,14 +71,22 @@ def _decoded_chunks(path, encoding):
         raise MinrnnError(f"{path}: cannot read it ({e.strerror or e})") from None
 
 
-def check_encoding(encoding):
-    """A text encoding Python knows (not a bytes-to-bytes codec such as base64 or rot13)."""
+def encoding_problem(encoding):
+    """Why a text cannot be decoded with `encoding`, or None: Python does not know it, or it is a
+    bytes-to-bytes codec such as base64 or rot13 (what str.encode and bytes.decode check)."""
     try:
         info = codecs.lookup(encoding)
     except (LookupError, TypeError, ValueError):
-        raise MinrnnError(f"unknown encoding {encoding!r}") from None
-    if not getattr(info, "_is_text_encoding", True):  # what str.encode and bytes.decode check
-        raise MinrnnError(f"{encoding!r} is not a text encoding")
+        return "is an unknown encoding"
+    if not getattr(info, "_is_text_encoding", True):
+        return "is not a text encoding"
+    return None
+
+
+def check_encoding(encoding):
+    why = encoding_problem(encoding)
+    if why:
+        raise MinrnnError(f"{encoding!r} {why}")
 
 
 def index_dtype(vocab_size):

@@ -23,7 +23,7 @@ import numpy as np
 
 from . import checkpoint, layers
 from .cells import CELLS
-from .data import MinrnnError
+from .errors import FieldError, MinrnnError
 
 DTYPES = ("float32", "float64")
 
@@ -41,7 +41,7 @@ class ModelConfig:
     def check(self, source="model"):
         """Every field of its type and in range; a MinrnnError naming the first that is not."""
         def bad(name, why):
-            return MinrnnError(f"{source}: {name} = {getattr(self, name)!r} {why}")
+            return FieldError(source, name, getattr(self, name), why)
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
             if f.type in ("int", int) and (isinstance(v, bool) or not isinstance(v, int)):
@@ -51,7 +51,7 @@ class ModelConfig:
                 raise bad(f.name, "is not a finite number")
         for name, low in (("vocab_size", 1), ("hidden", 1), ("layers", 1), ("embedding", 0)):
             if getattr(self, name) < low:
-                raise bad(name, f"must be >= {low}")
+                raise bad(name, "must be > 0" if low else "must be >= 0")
         if not 0 <= self.dropout < 1:
             raise bad("dropout", "must be in [0, 1)")
         if self.cell not in CELLS:
@@ -278,20 +278,21 @@ class Generator:
             table = p["embed"] @ p[n0["Wxh"]].T + p[n0["bh"]]
         else:
             table = layers.lookup_table(p[n0["Wxh"]], p[n0["bh"]])
-        self.table = table.reshape(cfg.vocab_size, 1, -1)  # rows of shape (1, gates * H)
+        self.table = np.ascontiguousarray(table)
         self.cell, self.S = cell, len(cell.state)
         self.layers = []
         for l, n in enumerate(model.names):
             bufs = cell.alloc(1, 1, cfg.hidden, model.dtype)
             for buf, s in zip(bufs, state[l]):
                 buf[0] = s
-            slots = [tuple(b[k] for b in bufs) for k in (0, 1)]
+            # vectors, not (1, n) rows: a vector-matrix product is BLAS's gemv, faster than gemm
+            slots = [tuple(b[k, 0] for b in bufs) for k in (0, 1)]
             in_proj = None if l == 0 else (np.ascontiguousarray(p[n["Wxh"]].T), p[n["bh"]],
-                                           np.empty((1, cell.gates * cfg.hidden), model.dtype))
+                                           np.empty(cell.gates * cfg.hidden, model.dtype))
             self.layers.append((in_proj, np.ascontiguousarray(p[n["Whh"]].T),
                                 {base: p[n[base]] for base in cell.extra_shapes(1)}, slots))
         self.WhyT, self.by = np.ascontiguousarray(p["Why"].T), p["by"]
-        self.logits = np.empty((1, cfg.vocab_size), model.dtype)
+        self.logits = np.empty(cfg.vocab_size, model.dtype)
         self.slot = 0  # which slot holds the current state
 
     def step(self, ix):
@@ -308,10 +309,11 @@ class Generator:
         self.slot = cur_slot
         h.dot(self.WhyT, out=self.logits)
         self.logits += self.by
-        return self.logits[0]
+        return self.logits
 
     def state(self):
-        return np.array([[a.copy() for a in slots[self.slot][:self.S]] for *_, slots in self.layers])
+        """The state after the characters fed so far, as model.zero_state(1) shapes it."""
+        return np.array([[a[None].copy() for a in slots[self.slot][:self.S]] for *_, slots in self.layers])
 
 
 def load(path, everything=False):

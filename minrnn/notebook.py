@@ -6,8 +6,11 @@ module only converts between the two; the maths is CharRNN's.
 
 Why the notebook's demo diverged: it updated with plain SGD at lr 0.1 on a loss *summed* over
 25 characters, with each gradient entry clipped to 5, so one step could move a weight by 0.5
-when the weights start at 0.01. The hidden units saturate, the outputs grow confidently wrong
-and the loss climbs (54.9 to 331). Adagrad (min-char-rnn's choice, and the default here)
+when the weights start at 0.01. That step is on the edge of stability: on every machine the
+loss of a chunk jumps from 55 to over 300 within 20 iterations, and after that the run is chaotic, so the
+rounding of the machine's sums (CPU, BLAS kernel) decides whether it stays up (the notebook's
+331) or comes back down. optimizer="sgd" computes what the notebook's class computes; which way
+the chaos falls cannot be promised. Adagrad (min-char-rnn's choice, and the default here)
 divides each step by the root of that parameter's squared-gradient history, so no step moves a
 weight by more than lr. SGD stays available; a run whose loss climbs far above where it began
 gets a warning that names the cause.

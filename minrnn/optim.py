@@ -25,6 +25,8 @@ def clip_global_norm(grad, max_norm):
 class SGD:
     """theta -= lr * g, or with momentum: v = momentum * v - lr * g; theta += v."""
 
+    slots = 1  # state arrays the size of theta, for the memory estimate
+
     def __init__(self, size, lr, momentum=0.0, dtype=np.float64):
         self.lr, self.momentum = lr, momentum
         self.v = np.zeros(size, dtype)
@@ -43,6 +45,8 @@ class SGD:
 
 class Adagrad:
     """min-char-rnn's update, exactly: mem += g*g; theta -= lr * g / sqrt(mem + 1e-8)."""
+
+    slots = 1
 
     def __init__(self, size, lr, dtype=np.float64):
         self.lr = lr
@@ -67,6 +71,8 @@ class Adagrad:
 class RMSProp:
     """cache = decay * cache + (1 - decay) * g*g; theta -= lr * g / (sqrt(cache) + eps)."""
 
+    slots = 1
+
     def __init__(self, size, lr, decay=0.95, eps=1e-8, dtype=np.float64):
         self.lr, self.decay, self.eps = lr, decay, eps
         self.cache = np.zeros(size, dtype)
@@ -82,6 +88,8 @@ class RMSProp:
 
 class Adam:
     """Adam with bias correction (Kingma & Ba, 2015)."""
+
+    slots = 2
 
     def __init__(self, size, lr, beta1=0.9, beta2=0.999, eps=1e-8, dtype=np.float64):
         self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
@@ -115,7 +123,8 @@ class Adam:
         return {"m": self.m, "v": self.v, "t": self.t}
 
 
-OPTIMIZERS = {"sgd": SGD, "adagrad": Adagrad, "rmsprop": RMSProp, "adam": Adam}
+OPTIMIZERS = {"adam": Adam, "rmsprop": RMSProp, "adagrad": Adagrad, "sgd": SGD}
+CLIPS = {"norm": clip_global_norm, "value": clip_elementwise}  # --clip-mode
 
 
 def make_optimizer(name, size, lr, dtype=np.float64, momentum=0.0):

@@ -1,21 +1,12 @@
 """The speed benchmarks run end to end on a small text (a smoke test: the figures themselves are
 measured by running the scripts, never asserted here)."""
-import importlib.util
 import re
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def load(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from support import load_benchmark
 
 
 def test_classic_speed_reports_both_settings_and_the_floor(text_file, capsys):
-    load("classic_speed").main(["--text", str(text_file), "--iterations", "3", "--repeats", "1"])
+    load_benchmark("classic_speed").main(["--text", str(text_file), "--iterations", "3", "--repeats", "1"])
     out = capsys.readouterr().out
     for setting in ("sampling", "no sampling"):
         assert re.search(rf"^{setting} +[\d,]+ +[\d,]+ +[\d.]+x", out, re.M), out

@@ -6,24 +6,7 @@ import sys
 import pytest
 
 from minrnn import __version__
-from minrnn.cli import main
-
-
-def run(capsys, *argv):
-    """cli.main in-process: (exit code, stdout, stderr)."""
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as e:  # argparse's own exits
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(code, err, *words, exit_code=2):
-    assert code == exit_code
-    lines = err.strip().splitlines()
-    assert "Traceback" not in err
-    assert lines[-1].startswith("minrnn: error:") and all(w in lines[-1] for w in words), err
+from support import assert_one_line_error, run
 
 
 def test_version_and_help(capsys):

@@ -10,7 +10,7 @@ import pytest
 from minrnn import data
 from minrnn.model import ModelConfig, load as load_model
 from minrnn.train import evaluate
-from test_cli import assert_one_line_error, run
+from support import assert_one_line_error, run
 
 DATA = Path(__file__).parent / "data"
 RUN, TEXT = DATA / "v1-run", DATA / "v1-tiny.txt"

@@ -6,11 +6,10 @@ import math
 import numpy as np
 import pytest
 
-from conftest import make_text
 from minrnn import checkpoint, data
 from minrnn.model import CharRNN, ModelConfig
 from minrnn.train import Config, evaluate, train
-from test_cli import assert_one_line_error, run
+from support import assert_one_line_error, make_text, run
 
 TINY = dict(hidden=16, seq_length=8, batch_size=4, eval_every=10, sample_every=0, lr=1e-2)
 
@@ -60,7 +59,7 @@ def test_vocabulary_is_sorted_and_index_dtype_smallest(tmp_path):
 
 def test_training_learns_and_writes_its_folder(tmp_path, corpus):
     ix, chars = corpus
-    result = train(Config(**TINY), ix, chars, tmp_path / "run", iterations=60, quiet=True)
+    result = train(Config(**TINY, iterations=60), ix, chars, tmp_path / "run", quiet=True)
     assert result["iteration"] == 60
     assert {p.name for p in (tmp_path / "run").iterdir()} >= {"latest.npz", "best.npz", "log.csv", "config.json"}
     rows = (tmp_path / "run" / "log.csv").read_text().splitlines()
@@ -75,9 +74,9 @@ def test_training_learns_and_writes_its_folder(tmp_path, corpus):
 def test_resume_is_bit_identical(tmp_path, corpus, optimizer, extra):
     ix, chars = corpus
     cfg = Config(**dict(TINY, optimizer=optimizer, **extra))
-    whole = train(cfg, ix, chars, tmp_path / "a", iterations=40, quiet=True)["params"]
-    train(cfg, ix, chars, tmp_path / "b", iterations=20, quiet=True)
-    resumed = train(cfg, ix, chars, tmp_path / "b", iterations=40, resume=True, quiet=True)["params"]
+    whole = train(dataclasses.replace(cfg, iterations=40), ix, chars, tmp_path / "a", quiet=True)["params"]
+    train(dataclasses.replace(cfg, iterations=20), ix, chars, tmp_path / "b", quiet=True)
+    resumed = train(dataclasses.replace(cfg, iterations=40), ix, chars, tmp_path / "b", resume=True, quiet=True)["params"]
     for name in whole:
         assert np.array_equal(whole[name], resumed[name]), name
 
@@ -85,9 +84,9 @@ def test_resume_is_bit_identical(tmp_path, corpus, optimizer, extra):
 def test_resume_across_an_epoch_boundary(tmp_path, corpus):
     ix, chars = corpus  # 6000 chars, 90% train, 4 streams of 8: 168 iterations an epoch
     cfg = Config(**dict(TINY, eval_every=50))
-    whole = train(cfg, ix, chars, tmp_path / "a", iterations=200, quiet=True)["params"]
-    train(cfg, ix, chars, tmp_path / "b", iterations=150, quiet=True)
-    resumed = train(cfg, ix, chars, tmp_path / "b", iterations=200, resume=True, quiet=True)["params"]
+    whole = train(dataclasses.replace(cfg, iterations=200), ix, chars, tmp_path / "a", quiet=True)["params"]
+    train(dataclasses.replace(cfg, iterations=150), ix, chars, tmp_path / "b", quiet=True)
+    resumed = train(dataclasses.replace(cfg, iterations=200), ix, chars, tmp_path / "b", resume=True, quiet=True)["params"]
     assert all(np.array_equal(whole[n], resumed[n]) for n in whole)
 
 
@@ -121,15 +120,16 @@ def test_pickled_and_object_checkpoints_are_refused(tmp_path):
 @pytest.fixture
 def trained(tmp_path, corpus):
     ix, chars = corpus
-    train(Config(**TINY), ix, chars, tmp_path / "run", iterations=30, quiet=True)
+    train(Config(**TINY, iterations=30), ix, chars, tmp_path / "run", quiet=True)
     return tmp_path / "run"
 
 
 def test_sample_prints_text_alone(capsys, trained):
-    code, out, err = run(capsys, "sample", trained, "--length", "50", "--prime", "the ", "--seed", "3")
+    code, out, err = run(capsys, "sample", trained / "best.npz", "--length", "50", "--prime", "the ", "--seed", "3")
     assert code == 0 and err == "" and out.startswith("the ") and len(out) == 4 + 50 + 1
-    again = run(capsys, "sample", trained / "latest.npz", "--length", "50", "--prime", "the ", "--seed", "3")[1]
-    assert again == out  # the seed fixes the text
+    again = run(capsys, "sample", trained, "--length", "50", "--prime", "the ", "--seed", "3")
+    assert again[1] == out  # the seed fixes the text; a run folder means its best.npz ...
+    assert again[2] == f"minrnn: reading {trained / 'best.npz'} (the best validation loss)\n"  # ... and says so
     greedy = [run(capsys, "sample", trained, "--greedy", "--prime", "t", "--seed", str(s), "--length", "20")[1]
               for s in (1, 2)]
     assert greedy[0] == greedy[1]  # greedy ignores the seed
@@ -209,7 +209,7 @@ def test_min_char_rnn_settings_are_not_mistaken_for_divergence(tmp_path):
     ix, chars = data.encode(make_text(20_000, seed=2))
     cfg = Config(hidden=100, seq_length=25, batch_size=1, optimizer="adagrad", lr=0.1, clip_mode="value",
                  dtype="float64", init_scale=0.01, eval_every=0, sample_every=0)
-    assert train(cfg, ix, chars, tmp_path / "r", iterations=300, quiet=True)["iteration"] == 300
+    assert train(dataclasses.replace(cfg, iterations=300), ix, chars, tmp_path / "r", quiet=True)["iteration"] == 300
 
 
 @pytest.mark.parametrize("kind", MODELS, ids=lambda k: "-".join(map(str, k.values())))

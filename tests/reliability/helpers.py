@@ -1,17 +1,17 @@
 """Shared pieces of the reliability suite: tiny texts and runs, the CLI in a subprocess or in
 process, and the check that a failure is one clean line (no traceback)."""
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from conftest import make_text
-from test_cli import run as main  # cli.main in process: (exit code, stdout, stderr)
+from support import ROOT, make_text
+from support import run as main  # cli.main in process: (exit code, stdout, stderr)
 
 PY = sys.executable
-ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--hidden", "8", "--batch-size", "2", "--seq-length", "8"]
 
 
@@ -105,13 +105,14 @@ def finish(proc, timeout):
 
 
 def assert_argparse_error(code, err, *words):
-    """argparse's refusal: exit 2, its usage line and one `error:` line, no traceback."""
+    """argparse's refusal: exit 2, no traceback, one line `minrnn COMMAND: error: ... (see
+    minrnn COMMAND --help)` and no usage block."""
     assert code == 2, err
     assert "Traceback" not in err, err
-    last = err.strip().split("\n")[-1]
-    assert "error:" in last, err
+    lines = err.strip().split("\n")
+    assert len(lines) == 1 and re.fullmatch(r"(minrnn(?: \w+)?): error: .* \(see \1 --help\)", lines[0]), err
     for w in words:
-        assert w.lower() in last.lower(), (w, err)
+        assert w.lower() in lines[0].lower(), (w, err)
 
 
 def same_arrays(a, b):

@@ -4,18 +4,15 @@ import errno
 import os
 import shutil
 import subprocess
-import sys
 import time
 
 import pytest
 
 from minrnn.model import load as load_model
-from minrnn import checkpoint
+from minrnn import checkpoint, run as run_module  # run.py: the run folder, its lock, config.json and log.csv
 
 from .helpers import (TINY, assert_clean_error, assert_clean_proc, finish, main, run, start, tmp_files,
                       wait_for, write_text)
-
-train_module = sys.modules["minrnn.train"]  # minrnn.train is also the name of the function
 
 
 def can_mount(target, *options):
@@ -55,7 +52,7 @@ def test_unwritable_folder(tmp_path, capsys, monkeypatch):
             if str(path).startswith(str(locked)) and any(c in mode for c in "wax+"):
                 raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
             return real_open(path, mode, *a, **k)
-        monkeypatch.setattr(train_module, "open", refusing_open, raising=False)
+        monkeypatch.setattr(run_module, "open", refusing_open, raising=False)
         monkeypatch.setattr(checkpoint, "open", refusing_open, raising=False)
     try:
         code, _, err = main(capsys, "train", corpus, "--out", locked, *TINY, "--iterations", 2, "--quiet")
@@ -157,7 +154,7 @@ def test_full_disk_keeps_the_last_good_checkpoint(tmp_path, capsys, monkeypatch,
     monkeypatch.setattr(os, "fsync", patched_fsync)
     monkeypatch.setattr(os, "replace", patched_replace)
     if where == "log":
-        monkeypatch.setattr(train_module, "open", log_open, raising=False)
+        monkeypatch.setattr(run_module, "open", log_open, raising=False)
     code, _, err = main(capsys, "train", corpus, "--out", out, *TINY, "--iterations", 50,
                         "--eval-every", 4, "--quiet")
     assert_clean_error(code, err, "no space left on device", exit_code=1)

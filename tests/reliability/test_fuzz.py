@@ -19,7 +19,7 @@ from minrnn.model import load as load_model
 from minrnn import checkpoint, cli, data
 from minrnn.data import MinrnnError
 
-from conftest import make_text
+from support import make_text
 
 from .helpers import TINY
 

@@ -163,7 +163,7 @@ def make_bad(name, good_file, path, marker):
     elif name == "meta-position-negative":
         rewrite(good_file, path, change_meta=set_key("position", -5))
     elif name == "meta-rng-garbage":
-        rewrite(good_file, path, change_meta=set_key("rng_state", {"bit_generator": "PCG64", "state": 3}))
+        rewrite(good_file, path, change_meta=set_key("dropout_rng_state", {"bit_generator": "PCG64", "state": 3}))
     elif name == "opt-state-shape":
         rewrite(good_file, path, lambda a: a.__setitem__("opt.m", np.zeros(1, np.float32)))
     elif name == "opt-state-missing":
@@ -211,11 +211,14 @@ WORDS = {"empty": ["damaged"], "text": ["not a minrnn checkpoint"], "pickle": ["
 
 
 def place(tmp_path, good, name):
-    """The bad checkpoint as a file, and as the latest.npz of a copy of the run folder."""
+    """The bad checkpoint as the latest.npz (what --resume reads) and the best.npz (what sample
+    reads of a run folder) of a copy of the run folder."""
     folder = tmp_path / "run"
     shutil.copytree(good, folder)
     marker = tmp_path / MARKER_NAME
     make_bad(name, good / "latest.npz", folder / "latest.npz", marker)
+    if (folder / "latest.npz").exists():
+        shutil.copy(folder / "latest.npz", folder / "best.npz")
     return folder, marker
 
 

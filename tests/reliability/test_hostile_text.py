@@ -5,11 +5,11 @@ import os
 
 import pytest
 
-from conftest import make_text
+from support import make_text
 from minrnn import data
 from minrnn.data import MinrnnError
 
-from .helpers import TINY, assert_clean_error, main, run, write_text
+from .helpers import TINY, assert_argparse_error, assert_clean_error, main, run, write_text
 
 
 @pytest.fixture(scope="module")
@@ -139,6 +139,8 @@ def test_encodings(tmp_path, capsys):
             code, _, err = main(capsys, *command)
             if command[0] == "eval":  # the checkpoint is looked at first
                 assert_clean_error(code, err)
+            elif command[0] == "train":  # a setting of the run's config: judged as argparse parses it
+                assert_argparse_error(code, err, "--encoding", *words)
             else:
                 assert_clean_error(code, err, *words)
     latin = tmp_path / "latin.txt"

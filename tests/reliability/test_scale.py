@@ -1,25 +1,17 @@
 """Large texts: the corpus is held once (as its index array), slices of it stay views, and
 eval and sample read only the parameters of a checkpoint."""
-import importlib.util
-
 import numpy as np
 
 from minrnn import checkpoint, data
+from support import load_benchmark
 
-from .helpers import ROOT, TINY, main, write_text
-
-
-def load_benchmark():
-    spec = importlib.util.spec_from_file_location("scale_rss", ROOT / "benchmarks" / "scale_rss.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from .helpers import TINY, main, write_text
 
 
 def test_peak_rss_of_training_on_20mb(tmp_path):
     """The 200 MB measurement of benchmarks/scale_rss.py, at 20 MB: what the text adds to the
     peak resident memory of `minrnn train` stays under 3x its index array."""
-    bench = load_benchmark()
+    bench = load_benchmark("scale_rss")
     r = bench.measure(20, tmp_path)
     bench.report(r)
     assert r["index_bytes"] == 20_000_000  # ASCII, 27 characters: one byte an index

@@ -24,7 +24,7 @@ def test_signal_saves_prints_the_path_and_exits_0(tmp_path, sig):
     corpus = write_text(tmp_path / "t.txt")
     out = tmp_path / "run"
     proc = start_training(tmp_path, corpus, "--out", out, *TINY, *LONG, "--eval-every", "0")
-    wait_training(proc)  # in the loop; with --eval-every 0 nothing is saved until the stop
+    wait_training(proc)  # in the loop; with --eval-every 0 the first checkpoint would come at 1000
     assert not (out / "latest.npz").exists()
     proc.send_signal(sig)
     proc.communicate(timeout=30)

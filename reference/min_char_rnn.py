@@ -2,7 +2,7 @@
 its own style: one-hot column vectors, dicts over time steps, per-step products. Two changes
 make it checkable: the vocabulary is sorted and the loop stops after `iterations`.
 
-Used by the parity tests and by benchmarks/classic_speed.py as the reference implementation.
+Used by tests/test_classic.py for parity and by benchmarks/classic_speed.py as the peer.
 """
 import numpy as np
 

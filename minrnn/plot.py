@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import MinrnnError
+from .errors import MinrnnError
 
 COLUMNS = ("iteration", "elapsed_s", "train_loss", "val_loss")  # the ones plotted
 # A log axis once the values span this factor: iterations and minutes over decades, where the

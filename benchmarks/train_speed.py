@@ -37,9 +37,10 @@ from machine import describe
 from minrnn import data
 from minrnn.cells import CELLS
 from minrnn.model import CharRNN, ModelConfig
-from minrnn.optim import Adam, clip_global_norm
+from minrnn.config import Config, blas_threads
+from minrnn.optim import Adam
 from minrnn.sample import generate
-from minrnn.train import Config, blas_threads
+from minrnn.train import step
 
 DEFAULT_TEXT = Path(__file__).resolve().parent.parent.parent / "shared/data/tinyshakespeare.txt"
 # (cell, H, layers, B, T): min-char-rnn's shape at growing batches, then the deeper cells
@@ -74,15 +75,16 @@ def load_text(path):
 
 
 class MinrnnTrainer:
-    """The trainer's inner loop (minrnn/train.py), without logging, evaluation or checkpoints."""
+    """The trainer's iteration (minrnn.train.step) over the streams, without logging,
+    evaluation or checkpoints."""
 
     def __init__(self, ix, V, cell, H, L, B, T, lr=2e-3, seed=0):
         self.T, self.B = T, B
         self.inputs, self.targets = data.streams(ix, B)
         self.model = CharRNN(ModelConfig(V, cell, H, L), rng=np.random.default_rng(seed))
         self.opt = Adam(self.model.theta.size, lr, dtype=np.float32)
+        self.cfg = Config()  # its clipping: global norm 5
         self.p, self.h = 0, self.model.zero_state(B)
-        self.scale = 1.0 / (B * T)
 
     def run(self, iterations):
         T, model = self.T, self.model
@@ -90,9 +92,7 @@ class MinrnnTrainer:
             if self.p + T > self.inputs.shape[1]:
                 self.p, self.h = 0, model.zero_state(self.B)
             x, y = self.inputs[:, self.p:self.p + T].T, self.targets[:, self.p:self.p + T].T
-            loss, grad, self.h = model.loss_and_grads(x, y, self.h, self.scale)
-            clip_global_norm(grad, 5.0)
-            self.opt.step(model.theta, grad)
+            loss, self.h = step(model, self.opt, x, y, self.h, self.cfg)
             self.p += T
         return loss
 

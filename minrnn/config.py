@@ -243,8 +243,10 @@ def check_fits(nbytes, what):
 
 def blas_threads(cfg):
     """Small products run as fast or faster on one BLAS thread: below about 300k multiply-adds
-    per recurrent step a second thread's hand-off costs what it saves (benchmarks/blas_threads.py).
-    On a machine whose other cores are busy, --threads 1 is safer at every size."""
+    per recurrent step (B x H x gates*H) a second thread's hand-off costs what it saves
+    (benchmarks/blas_threads.py). On a machine whose other cores are busy, --threads 1 is safer
+    at every size."""
     if cfg.threads:
         return cfg.threads
-    return 1 if cfg.batch_size * cfg.hidden * cfg.hidden < 300_000 else os.cpu_count() or 1
+    macs = cfg.batch_size * cfg.hidden * CELLS[cfg.cell].gates * cfg.hidden
+    return 1 if macs < 300_000 else os.cpu_count() or 1

@@ -1,19 +1,12 @@
 """The neuron page's maths, checked by value: text features, unit scores, gate saturation, the
 n-gram baseline, and a hand-built model whose quote-tracking unit must come out on top."""
 import itertools
-import types
 
 import numpy as np
 import pytest
 
 from minrnn import data, inspect
-from minrnn.model import CharRNN, ModelConfig
-
-
-def make_model(V, H, cell="rnn", layers=1, seed=None):
-    """A float64 model: all zeros, or drawn from a seeded generator."""
-    config = ModelConfig(vocab_size=V, cell=cell, hidden=H, layers=layers, embedding=0, dropout=0.0, dtype="float64")
-    return CharRNN(config, rng=None if seed is None else np.random.default_rng(seed), init_scale=0.5)
+from viz_support import decode_page_arrays, make_model, quoted_text
 
 
 def feature(text, name):
@@ -134,18 +127,6 @@ def quote_model(chars, H=8, seed=0, G=20.0):
     return model
 
 
-def quoted_text(n, seed=0):
-    """Words with a quotation every few of them."""
-    rng = np.random.default_rng(seed)
-    words = "the cat sat on a mat and then said hello to the dog".split()
-    out = []
-    while sum(map(len, out)) < n:
-        k = int(rng.integers(1, 5))
-        chunk = " ".join(rng.choice(words, k))
-        out.append(f'"{chunk}" ' if rng.random() < 0.4 else chunk + ("\n" if rng.random() < 0.2 else " "))
-    return "".join(out)[:n]
-
-
 def test_a_quote_tracking_unit_ranks_first():
     text = quoted_text(3000)
     ix, chars = data.encode(text)
@@ -191,16 +172,6 @@ def test_traced_signals_are_the_cells(cell):
             assert low <= x.min() and x.max() <= 1 and np.ptp(x) > 0.1, name
         if cell == "lstm":
             np.testing.assert_allclose(a["h"], a["o"] * a["tanh_c"], atol=1e-12)
-
-
-def decode_page_arrays(page):
-    """The page data's base64 arrays as NumPy arrays (activations (H, T) int8 per layer/signal)."""
-    import base64
-    T = len(page["text"])
-    arr = lambda key, dtype: np.frombuffer(base64.b64decode(page[key]), dtype)
-    acts = {k: np.frombuffer(base64.b64decode(v), np.int8).reshape(-1, T) for k, v in page["acts"].items()}
-    return {"acts": acts, "top_ix": arr("top_ix", "<u2").reshape(T, -1), "top_p": arr("top_p", "<f4").reshape(T, -1),
-            "p_self": arr("p_self", "<f4"), "p_ngram": arr("p_ngram", "<f4")}
 
 
 def test_page_data_for_an_lstm_carries_every_signal_and_gate():

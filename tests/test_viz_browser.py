@@ -83,9 +83,8 @@ def unit_label(page):
 
 
 def test_page_in_a_browser(open_page, capsys, tmp_path):
-    from test_cli import run
-    from test_inspect import quoted_text
-    from test_viz_cli import train_run
+    from support import run
+    from viz_support import quoted_text, train_run
     text = (quoted_text(1500, seed=7) + "\n    (x [y]) # z\n\u00e9\U0001d11e\n") * 2
     (tmp_path / "t.txt").write_text(text, encoding="utf-8")
     run_dir = train_run(tmp_path / "run", tmp_path / "t.txt")
@@ -144,7 +143,7 @@ def test_lstm_page_gate_saturation(open_page, tmp_path):
     import numpy as np
 
     from minrnn import data, inspect, viz
-    from test_inspect import make_model, quoted_text
+    from viz_support import make_model, quoted_text
     text = quoted_text(600)
     ix, chars = data.encode(text)
     page = inspect.page_data(make_model(len(chars), 6, "lstm", 2, seed=0), ix, chars,

@@ -1,5 +1,4 @@
 """`minrnn viz` and `minrnn plot` as a user meets them: what they write, and one-line errors."""
-import json
 import math
 import re
 import sys
@@ -10,25 +9,8 @@ import pytest
 from minrnn import checkpoint, data, inspect
 from minrnn.model import load
 from minrnn.train import evaluate
-from test_cli import assert_one_line_error, run
-from test_inspect import decode_page_arrays, quoted_text
-
-# a small float64 run, trained for a few iterations: enough for a checkpoint and a log; at batch 1,
-# so that `minrnn eval` (which evaluates in the run's layout) reads the text as the page does
-TRAIN = ["--hidden", "16", "--seq-length", "16", "--batch-size", "1", "--eval-every", "10", "--sample-every", "0",
-         "--dtype", "float64", "--quiet"]
-
-
-def train_run(folder, text_path, iterations=40, *extra):
-    code = main_quiet("train", text_path, "--out", folder, "--iterations", iterations, *TRAIN, *extra)
-    assert code == 0
-    return folder
-
-
-def main_quiet(*argv):
-    from minrnn.cli import main
-    return main([str(a) for a in argv])
-
+from support import assert_one_line_error, run
+from viz_support import decode_page_arrays, page_of, quoted_text, train_run
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
@@ -46,12 +28,6 @@ def trained_lstm(trained, tmp_path_factory):
     """(run folder, text) of a 2-layer LSTM trained on the same text."""
     folder = tmp_path_factory.mktemp("lstm") / "run"
     return train_run(folder, trained[1], 40, "--cell", "lstm", "--layers", "2"), trained[1]
-
-
-def page_of(html):
-    """The data a page carries, parsed back out of its HTML."""
-    blob = re.search(r'<script type="application/json" id="minrnn-data">(.*?)</script>', html, re.S).group(1)
-    return json.loads(blob)
 
 
 def test_viz_writes_a_self_contained_page(capsys, trained, tmp_path):

@@ -311,7 +311,8 @@ def _page_data(model, ix, chars, ngram_p, info, signals):
     signals = [name for name in SIGNALS[cell] if signals is None or name in signals]
     probs, layers_acts = trace_model(model, ix)
     top, top_p, p_self = predictions(probs, ix)
-    features = text_features("".join(chars[i] for i in ix))
+    text = "".join(chars[i] for i in ix)
+    features = text_features(text)
     scores = score_units([{name: a[name] for name in signals} for a in layers_acts], features)
     rows = {}
     for fi, f in enumerate(features):
@@ -324,7 +325,7 @@ def _page_data(model, ix, chars, ngram_p, info, signals):
     return {
         "info": info,
         "model": {"cell": cell, "layers": n_layers, "hidden": hidden, "vocab_size": len(chars)},
-        "text": "".join(chars[i] for i in ix),
+        "text": text,
         "signals": [signals for _ in range(n_layers)],
         "gates": list(GATES[cell]),
         "acts": {f"{li}/{name}": b64(quantise(a[name], name in GATES[cell]))

@@ -126,6 +126,9 @@ def test_page_in_a_browser(open_page, capsys, tmp_path):
 
     p.check("input[value=surprise]")
     surprise = colours(p)
+    p.keyboard.press("ArrowRight")  # focus on a view's radio button: the arrow still flips the unit
+    assert p.is_checked("input[value=unit]") and unit_label(p).endswith(f"unit {(int(unit) + 6) % 16}")
+    p.check("input[value=surprise]")
     assert surprise != after_click and surprise[0] == ""  # nothing predicted the first character
     p.check("input[value=ngram]")
     assert colours(p) != surprise

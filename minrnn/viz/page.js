@@ -104,7 +104,8 @@
   $("prev").onclick = () => step(-1);
   $("next").onclick = () => step(1);
   document.addEventListener("keydown", (e) => {
-    if (e.target.closest && e.target.closest("input, select, textarea")) return;  // their arrows are theirs
+    // the unit number and the menus keep their own arrows; the view's radio buttons do not
+    if (e.target.closest && e.target.closest("input[type=number], select, textarea")) return;
     if (e.key === "ArrowRight" || e.key === "ArrowDown") step(1);
     else if (e.key === "ArrowLeft" || e.key === "ArrowUp") step(-1);
     else return;

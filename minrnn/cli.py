@@ -6,6 +6,7 @@ config.Config, and config.check judges a configuration whatever its source."""
 import argparse
 import dataclasses
 import math
+import os
 import sys
 import textwrap
 import time
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, checkpoint, config, data, run
+from . import __version__, checkpoint, config, data, inspect, plot, run, viz
 from .classic import run_classic
 from .errors import MinrnnError
 from .model import ModelConfig, load as load_model
@@ -23,6 +24,10 @@ from .train import evaluate, train
 
 GREEDY_BELOW = 1e-6  # smaller temperatures overflow the logits; sampling at them is argmax anyway
 METAVARS = {int: "N", float: "X", str: "NAME"}
+VIZ_SAMPLE = 2000  # characters viz samples when given no text
+VIZ_MAX_CHARS = 100_000  # one span each: past this the page grows slow to draw
+VIZ_MAX_BYTES = 100_000_000  # the browser parses the page's data in one piece
+VIZ_LARGE_BYTES = 20_000_000  # past this a page takes seconds to open: say how to make it smaller
 
 
 def _number(kind, low, inclusive):
@@ -151,6 +156,36 @@ def build_parser():
     e.add_argument("file", help="text file")
     e.add_argument("--skip-unknown", action="store_true", help="drop characters outside the vocabulary")
     e.add_argument("--encoding", default="utf-8", metavar="NAME", help="the file's text encoding")
+
+    v = sub.add_parser("viz", help="an HTML page to see inside a model: units, predictions, a baseline",
+                       description="Write one self-contained HTML page (it opens from disk, offline) showing "
+                                   "a text coloured by any unit, the model's next-character guesses, the "
+                                   "units that track simple features of the text, gate saturation and where "
+                                   "the model beats an n-gram model.")
+    v.add_argument("checkpoint", help="a .npz file, or a run folder (its best.npz, else latest.npz)")
+    which = v.add_mutually_exclusive_group()
+    which.add_argument("--text", metavar="FILE", help="show this text").shown_default = "a sample from the model"
+    which.add_argument("--prime", default="", metavar="TEXT", help="sample the text from the model, starting with "
+                                                                    "this").shown_default = "one random character"
+    v.add_argument("--length", type=positive_int, metavar="N", help="characters: of the sample, or the first of "
+                                                                    "FILE").shown_default = f"{VIZ_SAMPLE}, or all of FILE"
+    v.add_argument("--seed", type=count, metavar="N", default=0, help="the sample's random seed")
+    v.add_argument("--train-text", metavar="FILE", help="count the n-gram baseline from FILE").shown_default = (
+        "the run's training text, named in the checkpoint")
+    v.add_argument("--signals", metavar="A,B", help="the signals the page carries per character and ranks, "
+                                                    "comma-separated; fewer make a smaller page").shown_default = (
+        "all: h; an LSTM's h,tanh_c,i,f,o,g; a GRU's h,r,z,n")
+    v.add_argument("--skip-unknown", action="store_true", help="drop characters outside the vocabulary")
+    v.add_argument("--encoding", default="utf-8", metavar="NAME", help="the text files' encoding")
+    v.add_argument("--out", default="viz.html", metavar="FILE", help="the page")
+
+    p = sub.add_parser("plot", help="loss curves of one or more runs (needs minrnn[plot])",
+                       description="Training and validation loss against iterations and against minutes, "
+                                   "from each run folder's log.csv, runs overlaid.")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run folders")
+    p.add_argument("--label", action="append", metavar="NAME", help="a run's name in the legend, once per "
+                                                                    "RUN_DIR").shown_default = "the folder's name"
+    p.add_argument("--out", default="loss.png", metavar="FILE", help="the picture: png, svg or pdf")
     return parser
 
 
@@ -259,21 +294,26 @@ def tell(which):
         info(which)
 
 
+def sampled(model, chars, prime_text, length, seed, temperature=1.0, top_k=0, greedy=False):
+    """The indices of prime_text followed by `length` characters sampled from the model."""
+    lookup = {c: i for i, c in enumerate(chars)}
+    unknown = sorted(set(prime_text) - set(chars))
+    if unknown:
+        raise MinrnnError("--prime has characters outside the model's vocabulary: " + " ".join(map(repr, unknown)))
+    rng = np.random.default_rng(seed)
+    primed = [lookup[c] for c in prime_text] or [int(rng.integers(len(chars)))]
+    state = prime(model, primed, model.zero_state())
+    with np.errstate(over="ignore", under="ignore"):  # a huge temperature is uniform sampling: fine
+        ixs, _ = generate(model, rng, state, primed[-1], length, temperature, top_k, greedy)
+    return np.concatenate([primed if prime_text else [], ixs]).astype(np.int64)
+
+
 def cmd_sample(args):
     _check_sample_length(args.length, "--length")
     _, which, model, meta = read_weights(args.checkpoint)
-    chars = meta["vocab"]
-    lookup = {c: i for i, c in enumerate(chars)}
-    unknown = sorted(set(args.prime) - set(chars))
-    if unknown:
-        raise MinrnnError("--prime has characters outside the model's vocabulary: " + " ".join(map(repr, unknown)))
-    rng = np.random.default_rng(args.seed)
-    primed = [lookup[c] for c in args.prime] or [int(rng.integers(len(chars)))]
-    state = prime(model, primed, model.zero_state())
     greedy = args.greedy or args.temperature < GREEDY_BELOW
-    with np.errstate(over="ignore", under="ignore"):  # a huge temperature is uniform sampling: fine
-        ixs, _ = generate(model, rng, state, primed[-1], args.length, args.temperature, args.top_k or 0, greedy)
-    text = args.prime + data.decode(ixs, chars) + "\n"
+    ixs = sampled(model, meta["vocab"], args.prime, args.length, args.seed, args.temperature, args.top_k or 0, greedy)
+    text = data.decode(ixs, meta["vocab"]) + "\n"
     tell(which)
     try:
         sys.stdout.write(text)
@@ -282,18 +322,22 @@ def cmd_sample(args):
                           f"({e.encoding}) cannot show; set PYTHONIOENCODING=utf-8", exit_code=1) from None
 
 
+def read_for_model(path, chars, encoding, skip_unknown):
+    """A text file as indices into a model's vocabulary; characters outside it are counted in
+    an error, or dropped with skip_unknown."""
+    data.check_encoding(encoding)
+    if skip_unknown:
+        return data.read_corpus_skipping_unknown(path, chars, encoding)[0]
+    unknown = data.count_unknown(path, chars, encoding)
+    if unknown:
+        raise MinrnnError(f"{path}: {unknown} character(s) are outside the model's vocabulary; "
+                          "pass --skip-unknown to leave them out")
+    return data.read_corpus(path, encoding, chars)[0]
+
+
 def cmd_eval(args):
     path, which, model, meta = read_weights(args.checkpoint)
-    chars = meta["vocab"]
-    data.check_encoding(args.encoding)
-    if args.skip_unknown:
-        ix, _ = data.read_corpus_skipping_unknown(args.file, chars, args.encoding)
-    else:
-        unknown = data.count_unknown(args.file, chars, args.encoding)
-        if unknown:
-            raise MinrnnError(f"{args.file}: {unknown} character(s) are outside the model's vocabulary; "
-                              "pass --skip-unknown to leave them out")
-        ix, _ = data.read_corpus(args.file, args.encoding, chars)
+    ix = read_for_model(args.file, meta["vocab"], args.encoding, args.skip_unknown)
     if len(ix) < 2:
         raise MinrnnError(f"{args.file}: needs at least 2 characters to evaluate")
     layout = []
@@ -309,7 +353,112 @@ def cmd_eval(args):
           f"loss {nats:.4f} nats/char, {nats / math.log(2):.4f} bits/char, perplexity {math.exp(nats):.3f}")
 
 
-COMMANDS = {"classic": cmd_classic, "train": cmd_train, "sample": cmd_sample, "eval": cmd_eval}
+def check_out_file(path):
+    """An output file's problems, found before the work that fills it."""
+    path = Path(path)
+    if path.is_dir():
+        raise MinrnnError(f"{path}: is a folder; --out takes a file name")
+    if not path.parent.is_dir():
+        raise MinrnnError(f"{path}: cannot write there (no folder {path.parent})")
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise MinrnnError(f"{path}: cannot write there (permission denied)")
+
+
+def ngram_text(args, meta, chars, page_ix):
+    """(indices, note, warning) of the text the n-gram baseline is counted from: --train-text,
+    else the run's training text as the run split it (the part it trained on), else the page's
+    own text, with a note saying what that means."""
+    if args.train_text:
+        ix = read_for_model(args.train_text, chars, args.encoding, args.skip_unknown)
+        return ix, f"n-gram counted from {args.train_text} ({len(ix):,} characters).", False
+    saved = meta["config"]
+    corpus, val = saved.get("corpus"), saved.get("val_frac", 0)
+    if not isinstance(corpus, str):
+        why = "the checkpoint names no training text"
+    else:
+        try:
+            ix, _, name = load_corpus(corpus, saved.get("encoding", "utf-8"), chars)
+        except (MinrnnError, LookupError, TypeError) as e:
+            why = f"the run's training text could not be used ({e})"
+        else:
+            val = val if isinstance(val, float) and 0 <= val < 1 else 0
+            ix = data.split(ix, val)[0]
+            return ix, (f"n-gram counted from the run's training text, {name}: the {len(ix):,} characters "
+                        "the RNN trained on" + (f" (its last {val:.0%} held out)." if val else ".")), False
+    return page_ix, (f"n-gram counted from this page's own text, since {why}: it has seen every character it "
+                     "predicts, so it looks better than it is. Give the training text with --train-text FILE."), True
+
+
+def viz_text(args, model, chars):
+    """(indices, a line saying what they are) of the text the page shows: --text FILE (its first
+    --length characters), else a sample of --length characters after --prime."""
+    if args.text:
+        ix = read_for_model(args.text, chars, args.encoding, args.skip_unknown)
+        whole, ix = len(ix), ix[:args.length]
+        if len(ix) < 2:
+            raise MinrnnError(f"{args.text}: needs at least 2 characters to show")
+        return ix, f"Text: {args.text}" + (f", its first {len(ix):,} of {whole:,} characters." if len(ix) < whole else ".")
+    length = args.length or VIZ_SAMPLE
+    _check_sample_length(length, "--length")
+    return sampled(model, chars, args.prime, length, args.seed), (
+        f"Text: {length:,} characters sampled from the model (seed {args.seed}, temperature 1)"
+        + (f" after the prime {args.prime!r}." if args.prime else "."))
+
+
+def cmd_viz(args):
+    started = time.perf_counter()
+    check_out_file(args.out)
+    where, which, model, meta = read_weights(args.checkpoint)
+    chars = meta["vocab"]
+    ix, about = viz_text(args, model, chars)
+    cell, n_layers, hidden = inspect.describe_model(model)
+    signals = inspect.SIGNALS[cell] if args.signals is None else args.signals.split(",")
+    wrong = [name for name in signals if name not in inspect.SIGNALS[cell]]
+    if wrong or not signals:
+        raise MinrnnError(f"--signals: {', '.join(map(repr, wrong)) or 'none given'}; the {cell.upper()}'s "
+                          f"signals are {','.join(inspect.SIGNALS[cell])}")
+    size = inspect.page_bytes(len(ix), n_layers, hidden, len(set(signals)))
+    if len(ix) > VIZ_MAX_CHARS or size > VIZ_MAX_BYTES:
+        fit = min(VIZ_MAX_CHARS, int(len(ix) * VIZ_MAX_BYTES / size))
+        raise MinrnnError(f"a page of {len(ix):,} characters is too large to draw (about {size / 1e6:,.0f} MB); "
+                          f"pass --length {fit:,} or less")
+    train_ix, note, warning = ngram_text(args, meta, chars, ix)
+    page_data = inspect.page_data(model, ix, chars, inspect.ngram_probs(train_ix, ix, len(chars)),
+                                  {"checkpoint": str(where), "text": about, "ngram": note, "ngram_warning": warning},
+                                  signals)
+    page = viz.render(page_data, f"minrnn viz: {where.parent.name}/{where.name}")
+    try:
+        Path(args.out).write_text(page, "utf-8")
+    except OSError as e:
+        raise MinrnnError(f"cannot write {args.out} ({e.strerror or e})", exit_code=1) from None
+    tell(which)
+    info(f"wrote {args.out}: {len(page.encode()) / 1e6:.1f} MB, {len(ix):,} characters, {cell} {n_layers} x {hidden}, "
+         f"in {time.perf_counter() - started:.1f} s")
+    if len(signals) > 1 and size > VIZ_LARGE_BYTES:
+        info(f"a large page: --signals h would make it about {inspect.page_bytes(len(ix), n_layers, hidden, 1) / 1e6:.1f} "
+             "MB (the leaderboard then ranks h alone; gate saturation still shows every gate)")
+    if warning:
+        info(note)
+    for fi, f in enumerate(page_data["features"]):
+        best = next((r for r in page_data["leaderboard"] if r[0] == fi), None)  # best first per feature
+        if best:
+            info(f"  {f['label']}: layer {best[1] + 1} {best[2]} unit {best[3]}, r {best[4]:+.2f}"
+                 + (f", AUC {best[5]:.2f}" if best[5] is not None else ""))
+        else:
+            info(f"  {f['label']}: constant in this text")
+
+
+def cmd_plot(args):
+    if args.label and len(args.label) != len(args.runs):
+        raise MinrnnError(f"--label is given {len(args.label)} time(s) for {len(args.runs)} run folder(s); "
+                          "give one per folder, or none")
+    check_out_file(args.out)
+    done = plot.plot_runs(args.runs, args.out, args.label)
+    info(f"wrote {args.out}: {done['runs']} run(s), {done['points']} logged points")
+
+
+COMMANDS = {"classic": cmd_classic, "train": cmd_train, "sample": cmd_sample, "eval": cmd_eval,
+            "viz": cmd_viz, "plot": cmd_plot}
 
 
 def _one_line(message):

@@ -54,7 +54,7 @@ def options(command):
     return {b.split()[0].rstrip(","): " ".join(b.split()) for b in blocks}
 
 
-@pytest.mark.parametrize("command", ["classic", "train", "sample", "eval"])
+@pytest.mark.parametrize("command", ["classic", "train", "sample", "eval", "viz", "plot"])
 def test_every_flag_says_what_it_does_and_its_default(command):
     # on or off, or an action taken or not: no default to show
     switches = {"-h", "--quiet", "--greedy", "--skip-unknown", "--resume", "--init-from"}

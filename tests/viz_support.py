@@ -1,0 +1,55 @@
+"""What the viz tests share: texts with quotations, models built by hand or drawn at random,
+tiny training runs, and the page's data read back out of its HTML."""
+import base64
+import json
+import re
+
+import numpy as np
+
+from minrnn.cli import main
+from minrnn.model import CharRNN, ModelConfig
+
+
+def make_model(V, H, cell="rnn", layers=1, seed=None):
+    """A float64 model: all zeros, or drawn from a seeded generator."""
+    config = ModelConfig(vocab_size=V, cell=cell, hidden=H, layers=layers, embedding=0, dropout=0.0, dtype="float64")
+    return CharRNN(config, rng=None if seed is None else np.random.default_rng(seed), init_scale=0.5)
+
+
+def quoted_text(n, seed=0):
+    """Words with a quotation every few of them."""
+    rng = np.random.default_rng(seed)
+    words = "the cat sat on a mat and then said hello to the dog".split()
+    out = []
+    while sum(map(len, out)) < n:
+        k = int(rng.integers(1, 5))
+        chunk = " ".join(rng.choice(words, k))
+        out.append(f'"{chunk}" ' if rng.random() < 0.4 else chunk + ("\n" if rng.random() < 0.2 else " "))
+    return "".join(out)[:n]
+
+
+# a small float64 run, trained for a few iterations: enough for a checkpoint and a log; at batch 1,
+# so that `minrnn eval` (which evaluates in the run's layout) reads the text as the page does
+TRAIN = ["--hidden", "16", "--seq-length", "16", "--batch-size", "1", "--eval-every", "10", "--sample-every", "0",
+         "--dtype", "float64", "--quiet"]
+
+
+def train_run(folder, text_path, iterations=40, *extra):
+    code = main([str(a) for a in ("train", text_path, "--out", folder, "--iterations", iterations, *TRAIN, *extra)])
+    assert code == 0
+    return folder
+
+
+def page_of(html):
+    """The data a page carries, parsed back out of its HTML."""
+    blob = re.search(r'<script type="application/json" id="minrnn-data">(.*?)</script>', html, re.S).group(1)
+    return json.loads(blob)
+
+
+def decode_page_arrays(page):
+    """The page data's base64 arrays as NumPy arrays (activations (H, T) int8 per layer/signal)."""
+    T = len(page["text"])
+    arr = lambda key, dtype: np.frombuffer(base64.b64decode(page[key]), dtype)
+    acts = {k: np.frombuffer(base64.b64decode(v), np.int8).reshape(-1, T) for k, v in page["acts"].items()}
+    return {"acts": acts, "top_ix": arr("top_ix", "<u2").reshape(T, -1), "top_p": arr("top_p", "<f4").reshape(T, -1),
+            "p_self": arr("p_self", "<f4"), "p_ngram": arr("p_ngram", "<f4")}

@@ -140,7 +140,9 @@ def main():
                         help="extra `minrnn train` flags for a minrnn run; repeat it for a sweep")
     parser.add_argument("--peer-lr", type=float, action="append", default=[],
                         help="run each peer at this learning rate instead of its best; repeat it for a search")
-    parser.add_argument("--plot", default=str(HERE / "quality.png"))
+    parser.add_argument("--plot", default=str(HERE / "quality.png"), help="'' for none")
+    parser.add_argument("--peer-threads", type=int, default=2, help="PyTorch's threads (a sweep may run "
+                        "two jobs side by side, each on one core: pass --threads 1 to minrnn too)")
     args = parser.parse_args()
     runs = args.only or ["minrnn", "min-char-rnn", *PEERS]
     marks = [m for m in (2, 5, 8) if m <= args.minutes]
@@ -163,7 +165,8 @@ def main():
                     label = f"{name} {hidden}x{layers} lr {lr:g}"
                     print(f"#   {label}", flush=True)
                     try:
-                        curves[label] = torch_curve(args.text, args.minutes, cell, hidden, layers, lr)
+                        curves[label] = torch_curve(args.text, args.minutes, cell, hidden, layers, lr,
+                                                    threads=args.peer_threads)
                     except ImportError:
                         print("# PyTorch is not installed: pip install torch to include the peers")
                         break

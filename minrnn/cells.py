@@ -23,11 +23,14 @@ import numpy as np
 
 
 def sigmoid_(a):
-    """In place: sigmoid(a) = (1 + tanh(a / 2)) / 2, four calls with no temporaries."""
-    a *= 0.5
-    np.tanh(a, out=a)
-    a *= 0.5
-    a += 0.5
+    """In place: sigmoid(a) = 1 / (1 + exp(-a)), no temporaries. One exp and cheap passes cost
+    about 60% of a tanh (NumPy's float32 exp and tanh are both scalar code on many builds). The
+    clip keeps exp finite (float32 overflows above 88); sigmoid(-80) is 2e-35 anyway."""
+    np.negative(a, out=a)
+    np.minimum(a, 80.0, out=a)
+    np.exp(a, out=a)
+    a += 1.0
+    np.reciprocal(a, out=a)
     return a
 
 

@@ -2,9 +2,11 @@
 
     python benchmarks/scale_rss.py              # a 200 MB text (made in a temporary folder)
     python benchmarks/scale_rss.py --mb 20      # what tests/reliability/test_scale.py checks
+    python benchmarks/scale_rss.py --cell lstm --layers 2 --hidden 512   # a deeper model
 
 The promise (issue 4): training on a text of N characters holds at most 3x its index array
-(N bytes for a vocabulary under 256 characters) plus the model. Each command runs in a child
+(N bytes for a vocabulary under 256 characters) plus the model (parameters, gradients, Adam's
+two moments, and one chunk's activations: ModelConfig.train_bytes). Each command runs in a child
 process whose peak RSS comes from wait4(); the same training command on a 100 KB text gives
 the fixed part (interpreter, NumPy, BLAS, the model and one step's activations), so that
 `growth = peak - fixed` is what the text itself costs. Both bounds are reported and checked:
@@ -28,8 +30,9 @@ from minrnn.model import ModelConfig
 
 WORDS = ("the quick brown fox jumps over the lazy dog while a small bird sings in the old tree "
          "and the river runs down to the sea under a grey sky full of rain").split()
-TRAIN = ["--hidden", "64", "--batch-size", "32", "--seq-length", "64", "--iterations", "20",
-         "--eval-every", "0", "--sample-every", "0", "--val-frac", "0.0005", "--quiet"]
+B, T = 32, 64
+TRAIN = ["--batch-size", str(B), "--seq-length", str(T), "--iterations", "20", "--eval-every", "0",
+         "--sample-every", "0", "--val-frac", "0.0005", "--quiet"]
 
 
 def make_text(path, n_bytes, seed=0):
@@ -62,18 +65,19 @@ def peak_rss(cmd, env=None):
     return usage.ru_maxrss * 1024, time.perf_counter() - start  # ru_maxrss is in KiB on Linux
 
 
-def measure(mb, folder):
+def measure(mb, folder, cell="rnn", hidden=64, layers=1):
     folder = Path(folder)
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
     big = make_text(folder / "big.txt", int(mb * 1e6))
     small = make_text(folder / "small.txt", 100_000)
     py = [sys.executable, "-m", "minrnn", "train"]
-    fixed, _ = peak_rss([*py, small, "--out", folder / "small-run", *TRAIN], env)
-    peak, seconds = peak_rss([*py, big, "--out", folder / "big-run", *TRAIN], env)
+    flags = [*TRAIN, "--cell", cell, "--hidden", str(hidden), "--layers", str(layers)]
+    fixed, _ = peak_rss([*py, small, "--out", folder / "small-run", *flags], env)
+    peak, seconds = peak_rss([*py, big, "--out", folder / "big-run", *flags], env)
     n = big.stat().st_size  # ASCII: one character a byte
     vocab = len(set(big.read_bytes()[: 1 << 20]))
     ix_bytes = n * index_dtype(vocab).itemsize
-    model = ModelConfig(vocab, hidden=64).train_bytes(2)  # float32, Adam's m and v
+    model = ModelConfig(vocab, cell, hidden, layers).train_bytes(2, B, T)  # float32, Adam's m and v
     return {"mb": mb, "chars": n, "index_bytes": ix_bytes, "model_bytes": model, "fixed_rss": fixed,
             "peak_rss": peak, "growth": peak - fixed, "seconds": seconds,
             "bound_peak": 3 * ix_bytes + model, "bound_growth": 3 * ix_bytes}
@@ -82,7 +86,7 @@ def measure(mb, folder):
 def report(r):
     MB = 1e6
     print(f"text: {r['mb']:g} MB, {r['chars']:,} characters; index array {r['index_bytes'] / MB:.1f} MB; "
-          f"model (params, grads, Adam) {r['model_bytes'] / MB:.2f} MB")
+          f"model (params, grads, Adam, a chunk's activations) {r['model_bytes'] / MB:.2f} MB")
     print(f"peak RSS {r['peak_rss'] / MB:.1f} MB (train, {r['seconds']:.1f} s); fixed part {r['fixed_rss'] / MB:.1f} MB "
           f"(same command on 100 KB); growth {r['growth'] / MB:.1f} MB = "
           f"{r['growth'] / r['index_bytes']:.2f}x the index array")
@@ -109,13 +113,17 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--mb", type=float, default=200, help="size of the text in MB (default 200)")
     ap.add_argument("--dir", help="work folder (default: a temporary one, removed after)")
+    ap.add_argument("--cell", default="rnn")
+    ap.add_argument("--hidden", type=int, default=64)
+    ap.add_argument("--layers", type=int, default=1)
     args = ap.parse_args()
+    model = (args.cell, args.hidden, args.layers)
     if args.dir:
         Path(args.dir).mkdir(parents=True, exist_ok=True)
-        r = measure(args.mb, args.dir)
+        r = measure(args.mb, args.dir, *model)
     else:
         with tempfile.TemporaryDirectory() as d:
-            r = measure(args.mb, d)
+            r = measure(args.mb, d, *model)
     report(r)
     return 0 if passed(r) else 1
 

@@ -7,6 +7,7 @@ import argparse
 import dataclasses
 import math
 import os
+import signal
 import sys
 import textwrap
 import time
@@ -487,3 +488,12 @@ def main(argv=None):
               file=sys.stderr)
         return 1
     return 0
+
+
+def entry():
+    """The `minrnn` command (console script and python -m minrnn): main(), then exit. A Ctrl-C
+    that arrives once the work is done and saved would otherwise raise KeyboardInterrupt inside
+    the interpreter's shutdown and print a traceback; there is nothing left to interrupt."""
+    code = main()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return code

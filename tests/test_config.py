@@ -13,7 +13,7 @@ from minrnn.errors import FieldError, MinrnnError
 from minrnn.model import load as load_model
 from support import assert_one_line_error, make_text, run
 
-TINY = ["--hidden", "8", "--batch-size", "2", "--seq-length", "8"]
+TINY = ["--cell", "rnn", "--layers", "1", "--hidden", "8", "--batch-size", "2", "--seq-length", "8"]
 
 
 @pytest.fixture

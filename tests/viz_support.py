@@ -30,7 +30,7 @@ def quoted_text(n, seed=0):
 
 # a small float64 run, trained for a few iterations: enough for a checkpoint and a log; at batch 1,
 # so that `minrnn eval` (which evaluates in the run's layout) reads the text as the page does
-TRAIN = ["--hidden", "16", "--seq-length", "16", "--batch-size", "1", "--eval-every", "10", "--sample-every", "0",
+TRAIN = ["--cell", "rnn", "--layers", "1", "--hidden", "16", "--seq-length", "16", "--batch-size", "1", "--eval-every", "10", "--sample-every", "0",
          "--dtype", "float64", "--quiet"]
 
 

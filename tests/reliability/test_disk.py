@@ -173,7 +173,7 @@ def test_real_full_tmpfs(tmp_path):
     try:
         corpus = write_text(tmp_path / "t.txt")
         out = disk / "run"
-        proc = start("train", corpus, "--out", out, "--hidden", "64", "--batch-size", "2",
+        proc = start("train", corpus, "--out", out, "--cell", "rnn", "--layers", "1", "--hidden", "64", "--batch-size", "2",
                      "--seq-length", "8", "--iterations", 10**7, "--eval-every", 2)
         wait_for(lambda: (out / "latest.npz").exists(), proc=proc)
         # fill the disk, and keep taking any space the run frees (replacing a checkpoint frees

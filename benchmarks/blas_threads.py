@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_speed import (CONFIGS, DEFAULT_TEXT, MinrnnTrainer, chars_per_s, iterations_for,  # noqa: E402
                          load_note, load_text)
 
-from minrnn.train import Config, blas_threads  # noqa: E402
+from minrnn.config import Config, blas_threads  # noqa: E402
 
 GRID = [(100, 25, b) for b in (1, 16, 32, 64, 96, 128, 256)] + \
        [(256, 25, b) for b in (4, 8, 16, 32, 64)] + \

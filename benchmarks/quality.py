@@ -18,7 +18,6 @@ import argparse
 import csv
 import json
 import math
-import os
 import shlex
 import subprocess
 import sys
@@ -179,7 +178,7 @@ def main():
     if args.save:
         Path(args.save).write_text(json.dumps(curves))
     print(f"\nvalidation loss, nats/char, at minutes of training; {describe()}:")
-    print(f"| run | " + " | ".join(f"{m} min" for m in marks) + " |")
+    print("| run | " + " | ".join(f"{m} min" for m in marks) + " |")
     print("|---|" + "---|" * len(marks))
     for name, curve in curves.items():
         print(f"| {name} | " + " | ".join(f"{at(curve, 60 * m):.3f}" for m in marks) + " |")

@@ -118,7 +118,7 @@ class TorchTrainer:
         return (h, h.clone()) if self.cell == "lstm" else h
 
     def run(self, iterations):
-        torch, F, T = self.torch, self.torch.nn.functional, self.T
+        F, T = self.torch.nn.functional, self.T
         for _ in range(iterations):
             if self.p + T > self.inputs.shape[0]:
                 self.p, self.h = 0, self.zero_state()

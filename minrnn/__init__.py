@@ -1,10 +1,11 @@
 """minrnn: character-level recurrent language models, from scratch in NumPy."""
+from .config import Config
 from .errors import MinrnnError
-from .model import CharRNN
+from .model import CharRNN, ModelConfig
 from .notebook import DivergenceWarning, VanillaRNN
 from .sample import generate
-from .train import Config, train
+from .train import train
 
 __version__ = "0.1.0"
-__all__ = ["CharRNN", "Config", "DivergenceWarning", "MinrnnError", "VanillaRNN", "generate", "train",
-           "__version__"]
+__all__ = ["CharRNN", "Config", "DivergenceWarning", "MinrnnError", "ModelConfig", "VanillaRNN", "generate",
+           "train", "__version__"]

@@ -298,9 +298,9 @@ class Generator:
     def step(self, ix):
         """Feed character ix; the logits (V,) of the next one."""
         prev_slot, cur_slot = self.slot, 1 - self.slot
-        xw = self.table[ix]
+        xw, h = self.table[ix], None
         for in_proj, WhhT, extra, slots in self.layers:
-            if in_proj is not None:
+            if in_proj is not None:  # a layer above the first: its input is the new h below
                 WxhT, bh, xw = in_proj
                 h.dot(WxhT, out=xw)
                 xw += bh

@@ -13,7 +13,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from . import checkpoint, config, data
-from .config import Config, blas_threads, check, check_fits  # noqa: F401 (Config: train.Config, as callers know it)
+from .config import blas_threads, check, check_fits
 from .errors import FAILED, MinrnnError
 from .model import CharRNN
 from .optim import CLIPS, OPTIMIZERS, make_optimizer

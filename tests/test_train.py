@@ -8,7 +8,8 @@ import pytest
 
 from minrnn import checkpoint, data
 from minrnn.model import CharRNN, ModelConfig
-from minrnn.train import Config, evaluate, train
+from minrnn.config import Config
+from minrnn.train import evaluate, train
 from support import assert_one_line_error, make_text, run
 
 # a constant rate: these runs are resumed with a larger budget, which moves an annealed schedule

@@ -242,7 +242,7 @@ def test_bad_checkpoint(tmp_path, capsys, good, name):
         if use in BAD_STATE.get(name, ()):
             assert code == 0, (use, err)
             continue
-        line = assert_clean_error(code, err, *WORDS.get(name, []))
+        assert_clean_error(code, err, *WORDS.get(name, []))
         assert out == "", use
         assert not marker.exists(), f"{use}: the pickle ran"
 

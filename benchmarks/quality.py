@@ -194,7 +194,7 @@ def main():
         for name, curve in curves.items():
             t, v = zip(*curve)
             ax.plot(np.array(t) / 60, v, marker=".", label=name)
-        ax.set_xlabel("minutes of training (2-core CPU)")
+        ax.set_xlabel("minutes of training (wall time, evaluations included)")
         ax.set_ylabel("validation loss (nats/char)")
         ax.set_title("tiny-shakespeare, last 10% held out")
         ax.set_ylim(top=min(3.0, ax.get_ylim()[1]))

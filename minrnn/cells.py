@@ -11,8 +11,8 @@ chunk and slot t + 1 what step t made (for non-state arrays slot 0 is unused), s
 
     step(xw_t, WhhT, extra, prev, cur)
 
-reads the views of slot t (`prev`) and writes those of slot t + 1 (`cur`). `forward` runs it
-over a chunk; generation (model.Generator) runs the same function on two slots it swaps.
+reads the views of slot t (`prev`) and writes those of slot t + 1 (`cur`). CharRNN.forward runs
+it over a chunk; generation (model.Generator) runs the same function on two slots it swaps.
 WhhT is Whh.T made contiguous once per chunk: row-vector-times-contiguous-matrix is the fastest
 product at these sizes (layers.py).
 
@@ -61,7 +61,9 @@ class RNN:
     @staticmethod
     def backward(dhs, bufs, Whh, dextra):
         """Backpropagation through time. dhs[t] is the loss's gradient reaching hs[t] from above;
-        dhnext carries the gradient from step t + 1 back into step t. Returns dxw, dh0, dWhh."""
+        dhnext carries the gradient from step t + 1 back into step t. Every cell's backward
+        returns (dxw, the entering state's gradients, dhw): dhw is the gradient of Whh @ h[t-1]
+        at every step, so that dWhh is one product after the loop (model.py)."""
         hs, = bufs
         T, B, H = dhs.shape
         # dhraw, the gradient at the tanh's input (it is also dxw), starts out holding

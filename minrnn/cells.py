@@ -37,7 +37,7 @@ def sigmoid_(a):
 class RNN:
     """hs[t] = tanh(xw[t] + Whh @ hs[t-1])"""
     name, gates, state = "rnn", 1, ("h",)
-    signals = ("h",)
+    signals, sigmoid_gates = ("h",), ()  # what the neuron page shows; which of it saturates
 
     @staticmethod
     def extra_shapes(H):
@@ -82,7 +82,7 @@ class LSTM:
     """a = xw[t] + Whh @ h[t-1];  i, f, o = sigmoid(a_i, a_f, a_o);  g = tanh(a_g)
     c[t] = f * c[t-1] + i * g;   h[t] = o * tanh(c[t])"""
     name, gates, state = "lstm", 4, ("h", "c")
-    signals = ("h", "tanh_c", "i", "f", "o", "g")
+    signals, sigmoid_gates = ("h", "tanh_c", "i", "f", "o", "g"), ("i", "f", "o")
 
     @staticmethod
     def extra_shapes(H):
@@ -158,7 +158,7 @@ class GRU:
     h[t] = (1 - z) * n + z * h[t-1]
     (PyTorch's b_hr and b_hz add to b_ir and b_iz, so bh holds their sums; bhn is b_hn.)"""
     name, gates, state = "gru", 3, ("h",)
-    signals = ("h", "r", "z", "n")
+    signals, sigmoid_gates = ("h", "r", "z", "n"), ("r", "z")
 
     @staticmethod
     def extra_shapes(H):

@@ -412,7 +412,7 @@ def cmd_viz(args):
     where, which, model, meta = read_weights(args.checkpoint)
     chars = meta["vocab"]
     ix, about = viz_text(args, model, chars)
-    cell, n_layers, hidden = inspect.describe_model(model)
+    cell, n_layers, hidden = model.config.cell, model.config.layers, model.config.hidden
     signals = inspect.SIGNALS[cell] if args.signals is None else args.signals.split(",")
     wrong = [name for name in signals if name not in inspect.SIGNALS[cell]]
     if wrong or not signals:

@@ -2,7 +2,7 @@
 text, simple features of the text, every unit scored against every feature, gate saturation,
 and a character n-gram baseline to compare the model with.
 
-Only `describe_model` and `trace_model` touch the model; everything else works on arrays.
+Only `model.trace` and `model.config` are read from the model; everything else works on arrays.
 """
 import base64
 import dataclasses
@@ -16,7 +16,7 @@ from .cells import CELLS
 # The per-unit time series each cell exposes (cells.py), and which of them are sigmoid gates, in
 # [0, 1] (the rest are tanh, in [-1, 1]).
 SIGNALS = {name: cell.signals for name, cell in CELLS.items()}
-GATES = {"rnn": (), "lstm": ("i", "f", "o"), "gru": ("r", "z")}
+GATES = {name: cell.sigmoid_gates for name, cell in CELLS.items()}
 SATURATED = (0.1, 0.9)  # Karpathy, Johnson & Fei-Fei (2015): a gate below 0.1 is shut, above 0.9 open
 TOP_K = 5  # next-character predictions kept per position
 NGRAM_ORDER = 3  # characters of context
@@ -28,19 +28,6 @@ LEADERBOARD_ROWS = 30  # units kept per feature and per score on the page
 
 
 # --- the model --------------------------------------------------------------------------------
-
-def describe_model(model):
-    """(cell, layers, hidden units per layer)."""
-    cfg = model.config
-    return cfg.cell, cfg.layers, cfg.hidden
-
-
-def trace_model(model, ix):
-    """The model run over ix (T indices) from a zero state: probs (T, V) float64, probs[t] its
-    distribution of the character after ix[t], and per layer (bottom first) a dict of its
-    signals, name -> (T, H) array."""
-    return model.trace(np.asarray(ix))
-
 
 # --- features of the text -----------------------------------------------------------------------
 
@@ -307,9 +294,9 @@ def page_data(model, ix, chars, ngram_p, info, signals=None):
 
 def _page_data(model, ix, chars, ngram_p, info, signals):
     b64 = lambda a: base64.b64encode(np.ascontiguousarray(a).tobytes()).decode("ascii")
-    cell, n_layers, hidden = describe_model(model)
+    cell, n_layers, hidden = model.config.cell, model.config.layers, model.config.hidden
     signals = [name for name in SIGNALS[cell] if signals is None or name in signals]
-    probs, layers_acts = trace_model(model, ix)
+    probs, layers_acts = model.trace(np.asarray(ix))
     top, top_p, p_self = predictions(probs, ix)
     text = "".join(chars[i] for i in ix)
     features = text_features(text)

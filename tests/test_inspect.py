@@ -131,7 +131,7 @@ def test_a_quote_tracking_unit_ranks_first():
     text = quoted_text(3000)
     ix, chars = data.encode(text)
     model = quote_model(chars)
-    _, acts = inspect.trace_model(model, ix)
+    _, acts = model.trace(ix)
     inside = feature(text, "quotes").values
     np.testing.assert_allclose(acts[0]["h"][:, 0], 2 * inside - 1, atol=1e-6)  # the construction works
     scores = inspect.score_units(acts, inspect.text_features(text))
@@ -151,7 +151,7 @@ def test_trace_probabilities_are_the_models(cell, layers):
     text = quoted_text(700, seed=3)
     ix, chars = data.encode(text)
     model = quote_model(chars, seed=4) if cell == "rnn" else make_model(len(chars), 8, cell, layers, seed=4)
-    probs, acts = inspect.trace_model(model, ix)
+    probs, acts = model.trace(ix)
     top, top_p, p_self = inspect.predictions(probs, ix)
     assert inspect.mean_nats(p_self) == pytest.approx(evaluate(model, ix, 1, 25), rel=1e-12)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0)
@@ -164,7 +164,7 @@ def test_traced_signals_are_the_cells(cell):
     """What the page colours by is what the cell computes: gates in [0, 1], the rest in [-1, 1],
     and for an LSTM h = o * tanh(c)."""
     ix, chars = data.encode(quoted_text(300))
-    _, acts = inspect.trace_model(make_model(len(chars), 8, cell, 2, seed=1), ix)
+    _, acts = make_model(len(chars), 8, cell, 2, seed=1).trace(ix)
     for a in acts:
         for name, x in a.items():
             assert x.shape == (300, 8)

@@ -121,11 +121,14 @@ def show_sample(progress, model, cfg, run, last_char, chars):
     progress.line(f"---- sample at iteration {run.iteration}\n{data.decode(text, chars)}\n----")
 
 
-def train(cfg, ix, chars, out_dir, resume=False, init=None, quiet=False, clock=time.monotonic):
+def train(cfg, ix, chars, out_dir, resume=False, init=None, quiet=False, clock=time.monotonic, on_eval=None):
     """Train until cfg's budget is used (--iterations, --epochs, --minutes: totals across
     resumes; none: until a stop signal). resume: continue the run in out_dir from its
     latest.npz; init: a model whose weights a new run starts from. clock: seconds, for the time
-    budget and the checkpoint floor (tests pass a fake one). Returns the run's summary."""
+    budget and the checkpoint floor (tests pass a fake one). on_eval: called with each
+    evaluation's log row (and `saved`: whether latest.npz now holds that iteration), after the
+    checkpoint that follows it, so that a caller (a Tune trial) can report it. Returns the
+    run's summary."""
     check(cfg)
     if len(chars) < 2:
         raise MinrnnError("the text has only one distinct character, so there is nothing to learn")
@@ -185,35 +188,44 @@ def train(cfg, ix, chars, out_dir, resume=False, init=None, quiet=False, clock=t
                                                f"{speed / 1000:.0f}k chars/s")
                 if cfg.sample_every and run.iteration % cfg.sample_every == 0 and not quiet:
                     show_sample(progress, model, cfg, run, int(y[-1, 0]), chars)
+                row = None
                 if cfg.eval_every and run.iteration % cfg.eval_every == 0:
-                    val_loss = evaluation(folder, progress, model, opt, cfg, run, val_ix, chars, speed)
+                    row = evaluation(folder, progress, model, opt, cfg, run, val_ix, chars, speed)
+                    val_loss = row["val_loss"]
                     logged_at, window_s, window_chars = run.iteration, elapsed_before + clock() - start, 0
                 if (run.iteration % cfg.checkpoint_interval() == 0
                         or run.elapsed_s - saved_s >= 60 * config.CHECKPOINT_MINUTES):
                     save(folder.path / "latest.npz", run, model, opt, cfg, chars)
                     saved_at, saved_s = run.iteration, run.elapsed_s
+                if row is not None and on_eval is not None:
+                    on_eval({**row, "saved": saved_at == run.iteration})
 
             if run.first_loss is not None:  # the end, by the budget or a signal
+                row = None
                 if stopped_by == "done" and logged_at != run.iteration:
                     speed = window_chars / max(run.elapsed_s - window_s, 1e-9)
-                    val_loss = evaluation(folder, progress, model, opt, cfg, run, val_ix, chars, speed)
+                    row = evaluation(folder, progress, model, opt, cfg, run, val_ix, chars, speed)
+                    val_loss = row["val_loss"]
                 if saved_at != run.iteration:
                     save(folder.path / "latest.npz", run, model, opt, cfg, chars)
+                if row is not None and on_eval is not None:
+                    on_eval({**row, "saved": True})
     return {"iteration": run.iteration, "stopped_by": stopped_by, "val_loss": val_loss, "best_val": run.best_val,
             "out": str(folder.path), "params": model.params}
 
 
 def evaluation(folder, progress, model, opt, cfg, run, val_ix, chars, speed):
     """The validation loss (NaN without a validation split), logged with the training loss;
-    best.npz saved when it is the best yet."""
+    best.npz saved when it is the best yet. Returns the log's row, with the best loss so far."""
     val_loss = evaluate(model, val_ix, cfg.batch_size, cfg.seq_length) if cfg.val_frac > 0 else math.nan
-    folder.log({"iteration": run.iteration, "elapsed_s": round(run.elapsed_s, 3),
-                "train_loss": round(run.smooth_loss, 5), "val_loss": round(val_loss, 5), "lr": opt.lr,
-                "chars_per_s": round(speed)})
+    row = {"iteration": run.iteration, "elapsed_s": round(run.elapsed_s, 3),
+           "train_loss": round(run.smooth_loss, 5), "val_loss": round(val_loss, 5), "lr": opt.lr,
+           "chars_per_s": round(speed)}
+    folder.log(row)
     if progress.bar is None:
         progress.line(f"iter {run.iteration}: loss {run.smooth_loss:.4f}, val {val_loss:.4f} nats/char "
                       f"({val_loss / math.log(2):.4f} bits), {speed:.0f} chars/s")
     if val_loss < run.best_val:
         run.best_val = val_loss
         save(folder.path / "best.npz", run, model, opt, cfg, chars)
-    return val_loss
+    return {**row, "val_loss": val_loss, "best_val": run.best_val}

@@ -227,3 +227,16 @@ def test_generate_follows_the_model_forward(kind):
     logits, forward_state, _ = model.forward(inputs, state0)
     assert list(logits.argmax(axis=1)) == list(picks)
     np.testing.assert_allclose(state, forward_state, rtol=1e-12)
+
+
+def test_on_eval_reports_each_evaluation_after_its_checkpoint(tmp_path, corpus):
+    ix, chars = corpus
+    rows = []
+
+    def seen(row):  # latest.npz already holds the iteration reported when `saved` says so
+        rows.append((row, checkpoint.load(tmp_path / "run" / "latest.npz", names=())[1]["iteration"]))
+    cfg = dataclasses.replace(Config(**TINY), iterations=25, eval_every=10)
+    train(cfg, ix, chars, tmp_path / "run", quiet=True, on_eval=seen)
+    assert [r["iteration"] for r, _ in rows] == [10, 20, 25]
+    assert all(saved_it == r["iteration"] and r["saved"] for r, saved_it in rows)
+    assert rows[-1][0]["best_val"] == min(r["val_loss"] for r, _ in rows)

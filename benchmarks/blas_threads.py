@@ -1,12 +1,12 @@
 """One or two OpenBLAS threads? Whole training iterations timed both ways, per shape.
 
-Checks the rule in minrnn/train.py: blas_threads(), which picks 1 thread when
-B*H*H < 300k multiply-adds per recurrent step and every core otherwise. Each row times the
-trainer's inner loop (benchmarks/train_speed.py: loss_and_grads + clip_global_norm + Adam,
-float32) under threadpoolctl limits of 1 and 2 threads, alternating, median of the repeats.
+Checks the rule in minrnn/config.py: threads(), which for a run of one shard picks 1 thread when
+B*H*gates*H < 300k multiply-adds per recurrent step and every core otherwise. Each row times the
+trainer's iteration of a vanilla RNN in one shard (benchmarks/train_speed.py: train.step, float32,
+Adam) under threadpoolctl limits of 1 and 2 threads, alternating, median of the repeats.
 
     python benchmarks/blas_threads.py           # a grid of H and B
-    python benchmarks/blas_threads.py --quick   # the four train_speed configs, under a minute
+    python benchmarks/blas_threads.py --quick   # train_speed's vanilla configs, under a minute
 """
 import argparse
 import statistics
@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_speed import (CONFIGS, DEFAULT_TEXT, MinrnnTrainer, chars_per_s, iterations_for,  # noqa: E402
                          load_note, load_text)
 
-from minrnn.config import Config, blas_threads  # noqa: E402
+from minrnn.config import Config, threads as threads_rule  # noqa: E402
 
 GRID = [(100, 25, b) for b in (1, 16, 32, 64, 96, 128, 256)] + \
        [(256, 25, b) for b in (4, 8, 16, 32, 64)] + \
@@ -27,7 +27,7 @@ GRID = [(100, 25, b) for b in (1, 16, 32, 64, 96, 128, 256)] + \
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--text", default=str(DEFAULT_TEXT))
-    ap.add_argument("--quick", action="store_true", help="the four train_speed configs, short blocks")
+    ap.add_argument("--quick", action="store_true", help="train_speed's vanilla configs, short blocks")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=0.5, help="length of one timed block")
     args = ap.parse_args(argv)
@@ -36,10 +36,11 @@ def main(argv=None):
     print(f"text: {name}; float32, Adam; median of {args.repeats}; rule: 1 thread when B*H*H < 300k; {load_note()}")
     print(f"{'H':>4} {'T':>3} {'B':>4} {'B*H*H':>10} {'1 thread':>10} {'2 threads':>10} {'2/1':>6} {'rule':>5} {'best':>5}")
     wrong = 0
-    for H, T, B in CONFIGS if args.quick else GRID:
-        rule = blas_threads(Config(hidden=H, seq_length=T, batch_size=B))
-        n = iterations_for(H, T, B, args.seconds, args.quick)
-        trainer = MinrnnTrainer(ix, len(chars), H, T, B)
+    shapes = [(H, T, B) for cell, H, L, B, T in CONFIGS if cell == "rnn"] if args.quick else GRID
+    for H, T, B in shapes:
+        rule = threads_rule(Config(cell="rnn", hidden=H, layers=1, seq_length=T, batch_size=B, shards=1))
+        n = iterations_for("rnn", H, 1, B, T, args.seconds, args.quick)
+        trainer = MinrnnTrainer(ix, len(chars), "rnn", H, 1, B, T, shards=1)
         chars_per_s(trainer, max(3, n // 5), B * T, 2)  # warm-up
         speed = {1: [], 2: []}
         for _ in range(args.repeats):

@@ -23,6 +23,10 @@ CHECKPOINT_MINUTES = 10  # latest.npz is written at least this often, so that a 
 MODEL_FIELDS = tuple(f.name for f in dataclasses.fields(ModelConfig) if f.name != "vocab_size")
 ARCHITECTURE = ("cell", "hidden", "layers", "embedding")  # what fixes the weights' shapes
 BUDGET = ("iterations", "epochs", "minutes")
+# The default shards (benchmarks/train_speed.py --shards): 16 streams a shard keep each shard's
+# products large enough to run near BLAS's speed, and 8 shards feed 8 cores
+STREAMS_PER_SHARD = 16
+MAX_DEFAULT_SHARDS = 8
 
 
 def setting(kind, default, help, *, above=None, low=None, below=None, high=None, choices=None, unset=None,
@@ -86,8 +90,15 @@ class Config:
     sample_every: int = setting(int, 1000, "iterations between printed samples; 0: never", low=0, resumable=True)
     sample_length: int = setting(int, 200, "characters per printed sample", above=0, resumable=True)
     seed: int = setting(int, 0, "seed of every random draw: initial weights, dropout, samples", low=0)
-    threads: int | None = setting(int, None, "BLAS threads", above=0, high=4096, resumable=True,
-                                  unset="1 for small models, else all cores")
+    # how the work of a step is shared out: --shards fixes what is computed, --threads only how
+    # many cores compute it
+    shards: int | None = setting(int, None, "parts of the batch, each a contiguous group of streams whose "
+                                 "gradient is computed on its own and added in order; they run on --threads "
+                                 "cores at once", above=0,
+                                 unset=f"--batch-size // {STREAMS_PER_SHARD}, from 1 to {MAX_DEFAULT_SHARDS}")
+    threads: int | None = setting(int, None, "threads: shards at once, and BLAS threads within them", above=0,
+                                  high=4096, resumable=True,
+                                  unset="all cores, or 1 for one shard of a small model")
 
     def model(self, vocab_size):
         return ModelConfig(vocab_size, **{name: getattr(self, name) for name in MODEL_FIELDS})
@@ -102,6 +113,13 @@ class Config:
 
     def checkpoint_interval(self):
         return self.checkpoint_every or self.eval_every or DEFAULT_EVAL_EVERY
+
+    def n_shards(self):
+        return self.shards or default_shards(self.batch_size)
+
+
+def default_shards(batch_size):
+    return max(1, min(MAX_DEFAULT_SHARDS, batch_size // STREAMS_PER_SHARD))
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}
@@ -172,6 +190,9 @@ def check(cfg, source=None):
         if getattr(cfg, name) != getattr(DEFAULTS, name) and not condition:
             raise MinrnnError(f"{where}{flag(name)} applies only {instead}, or leave it out")
 
+    if cfg.n_shards() > cfg.batch_size:
+        raise MinrnnError(f"{where}--shards {cfg.n_shards()} is more than --batch-size {cfg.batch_size}: each "
+                          "shard needs a stream of its own; give at most --shards " + str(cfg.batch_size))
     if cfg.schedule() == "step" and cfg.lr_decay_every is None:
         raise MinrnnError(f"{where}--lr-schedule step needs --lr-decay-every N, the iterations between decays")
     only_with("lr_decay", cfg.schedule() == "step", "to --lr-schedule step: add it")
@@ -197,6 +218,8 @@ def from_meta(meta, path):
         raise MinrnnError(f"{path}: its config has settings this minrnn does not know: {', '.join(unknown)}")
     # format 1 predates the model's own fields: its model (one vanilla layer) fills them in
     saved = {**ModelConfig.from_meta(meta, path).to_meta(), **saved}
+    # runs from before shards computed their step as one shard
+    saved.setdefault("shards", 1)
     # checkpoints of format 1, and the first of format 2, wrote 0 for these when they were not set
     saved = {k: None if k in ("init_scale", "lr_decay_every", "threads") and v == 0 and not isinstance(v, bool)
              else v for k, v in saved.items()}
@@ -250,12 +273,13 @@ def check_fits(nbytes, what):
                           f"{total / 2**30:,.1f} GiB of memory")
 
 
-def blas_threads(cfg):
-    """Small products run as fast or faster on one BLAS thread: below about 300k multiply-adds
-    per recurrent step (B x H x gates*H) a second thread's hand-off costs what it saves
-    (benchmarks/blas_threads.py). On a machine whose other cores are busy, --threads 1 is safer
-    at every size."""
+def threads(cfg):
+    """The threads a run computes on: --threads, else every core, except for a model of one
+    shard whose products are small: below about 300k multiply-adds per recurrent step
+    (B x H x gates*H) a second BLAS thread's hand-off costs what it saves
+    (benchmarks/blas_threads.py). Shards on threads of their own gain at any size. On a machine
+    whose other cores are busy, --threads 1 is safer."""
     if cfg.threads:
         return cfg.threads
     macs = cfg.batch_size * cfg.hidden * CELLS[cfg.cell].gates * cfg.hidden
-    return 1 if macs < 300_000 else os.cpu_count() or 1
+    return 1 if cfg.n_shards() == 1 and macs < 300_000 else os.cpu_count() or 1

@@ -58,12 +58,17 @@ def embedding_backward(dx, cache, dE=None):
     return np.dot(_onehot(ix, V, dx.dtype).T, dx, out=dE)
 
 
-def dropout_forward(x, p, rng):
-    """Inverted dropout: each entry kept with probability 1 - p and scaled by 1 / (1 - p), so
-    nothing changes at evaluation time. The mask is the cache."""
-    mask = rng.random(x.shape, dtype=np.float64 if x.dtype == np.float64 else np.float32) >= p
-    mask = mask.astype(x.dtype)
+def dropout_mask(shape, p, rng, dtype):
+    """Inverted dropout's mask: each entry kept with probability 1 - p and scaled by 1 / (1 - p),
+    so nothing changes at evaluation time."""
+    mask = rng.random(shape, dtype=np.float64 if dtype == np.float64 else np.float32) >= p
+    mask = mask.astype(dtype)
     mask *= 1.0 / (1.0 - p)
+    return mask
+
+
+def dropout_forward(x, mask):
+    """x times a mask of dropout_mask's; the mask is the cache."""
     return x * mask, mask
 
 

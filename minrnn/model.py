@@ -90,13 +90,14 @@ class ModelConfig:
     def n_params(self):
         return sum(math.prod(s) for s in self.param_shapes().values())
 
-    def train_bytes(self, optimizer_slots, batch_size=1, seq_length=1):
-        """Parameters, gradients and optimizer state, plus a chunk's activations (each layer's
-        cell arrays, twice over for the backward pass, and the logits with their gradient)."""
+    def train_bytes(self, optimizer_slots, batch_size=1, seq_length=1, shards=1):
+        """Parameters, a gradient per shard (shards.py) and optimizer state, plus a chunk's
+        activations (each layer's cell arrays, twice over for the backward pass, and the logits
+        with their gradient: the shards share the batch out, so its size is what counts)."""
         widths = sum(b.shape[-1] for b in CELLS[self.cell].alloc(0, 1, self.hidden, np.float32))
         N = batch_size * (seq_length + 1)
         activations = N * (2 * self.layers * widths + max(self.embedding, 1) + 3 * self.vocab_size)
-        return np.dtype(self.dtype).itemsize * ((2 + optimizer_slots) * self.n_params() + activations)
+        return np.dtype(self.dtype).itemsize * ((1 + shards + optimizer_slots) * self.n_params() + activations)
 
     def to_meta(self):
         """What a checkpoint saves (the vocabulary is saved beside it)."""
@@ -175,9 +176,19 @@ class CharRNN:
     def zero_state(self, batch_size=1):
         return np.zeros(self.config.state_shape(batch_size), self.dtype)
 
-    def forward(self, inputs, state, dropout_rng=None):
+    def dropout_masks(self, rng, T, B):
+        """Every layer's dropout mask for a (T, B) chunk, drawn from rng in layer order; None
+        without dropout. Drawn for the whole batch before it is shared out into shards, so that
+        no mask depends on the shards or on which thread runs them."""
+        cfg = self.config
+        if not cfg.dropout:
+            return None
+        return [layers.dropout_mask((T, B, cfg.hidden), cfg.dropout, rng, self.dtype) for _ in range(cfg.layers)]
+
+    def forward(self, inputs, state, masks=None):
         """Logits (T*B, V), the state after the chunk and the caches, for a (T, B) chunk of
-        indices entering in `state`. Dropout is applied only when dropout_rng is given."""
+        indices entering in `state`. Dropout is applied only when masks (dropout_masks') are
+        given."""
         cfg, p, cell = self.config, self.params, self.cell
         T, B = inputs.shape
         S = len(cell.state)
@@ -202,8 +213,8 @@ class CharRNN:
                 cell.step(xw_t, WhhT, extra, prev, cur)
             new_state[l] = [b[-1] for b in bufs[:S]]
             x, mask = bufs[0][1:], None
-            if dropout_rng is not None and cfg.dropout:
-                x, mask = layers.dropout_forward(x, cfg.dropout, dropout_rng)
+            if masks is not None:
+                x, mask = layers.dropout_forward(x, masks[l])
             caches.append((in_cache, bufs, mask))
         logits, out_cache = layers.affine_forward(x.reshape(T * B, -1), p["Why"], p["by"])
         return logits, new_state, (embed_cache, caches, out_cache)
@@ -214,13 +225,16 @@ class CharRNN:
         loss, _ = layers.softmax_loss(logits, targets.ravel())
         return loss, state
 
-    def loss_and_grads(self, inputs, targets, state, scale=1.0, dropout_rng=None):
+    def loss_and_grads(self, inputs, targets, state, scale=1.0, masks=None, grad=None):
         """min-char-rnn's lossFun, batched and stacked: inputs and targets are (T, B) index
-        arrays. Returns scale * (summed cross-entropy), the flat gradient (its named views are
-        in self.grads) and the state after the chunk, to carry into the next one."""
-        cfg, p, g = self.config, self.params, self.grads
+        arrays. Returns scale * (summed cross-entropy), the flat gradient and the state after
+        the chunk, to carry into the next one. The gradient is written into `grad`, a flat
+        array like self.grad (a shard's own buffer), or by default into self.grad (whose named
+        views are self.grads)."""
+        cfg, p = self.config, self.params
+        g = self.grads if grad is None else _views(grad, cfg.param_shapes())
         T, B = inputs.shape
-        logits, new_state, (embed_cache, caches, out_cache) = self.forward(inputs, state, dropout_rng)
+        logits, new_state, (embed_cache, caches, out_cache) = self.forward(inputs, state, masks)
         loss, dlogits = layers.softmax_loss(logits, targets.ravel(), scale)
         # each backward writes its parameter gradients straight into the views in self.grads
         dx, _, _ = layers.affine_backward(dlogits, out_cache, dW=g["Why"], db=g["by"])
@@ -242,7 +256,7 @@ class CharRNN:
                 dx = dx.reshape(T, B, -1)
         if cfg.embedding:
             layers.embedding_backward(dx, embed_cache, dE=g["embed"])
-        return loss, self.grad, new_state
+        return loss, self.grad if grad is None else grad, new_state
 
     def trace(self, ix, state=None):
         """What the neuron page shows for a text's indices ix (T,), fed from `state` (zero by

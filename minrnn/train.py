@@ -6,6 +6,7 @@ run needs to continue exactly goes into its checkpoints (run.RunState), so a res
 bit-identical to an uninterrupted one. The settings are config.Config's; the folder, the
 display and the saved state are run.py's.
 """
+import dataclasses
 import math
 import time
 
@@ -13,19 +14,22 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from . import checkpoint, config, data
-from .config import blas_threads, check, check_fits
+from .config import check, check_fits, threads
 from .errors import FAILED, MinrnnError
 from .model import CharRNN
 from .optim import CLIPS, OPTIMIZERS, make_optimizer
 from .run import Progress, RunFolder, RunState, StopSignal, mark_latest, restore, to_checkpoint
 from .sample import generate
+from .shards import Shards
 
 
-def step(model, opt, x, y, state, cfg, dropout_rng=None):
+def step(shards, opt, x, y, state, cfg, dropout_rng=None):
     """One training iteration on a (T, B) chunk: the gradient of the mean loss per character,
-    clipped as cfg says, and one optimizer step at opt.lr. Returns (the loss, the state after
-    the chunk)."""
-    loss, grad, state = model.loss_and_grads(x, y, state, 1.0 / x.size, dropout_rng)
+    summed over the model's shards (shards.py), clipped as cfg says, and one optimizer step at
+    opt.lr. Returns (the loss, the state after the chunk)."""
+    model = shards.model
+    masks = None if dropout_rng is None else model.dropout_masks(dropout_rng, *x.shape)
+    loss, grad, state = shards.loss_and_grads(x, y, state, 1.0 / x.size, masks)
     CLIPS[cfg.clip_mode](grad, cfg.clip)
     opt.step(model.theta, grad)
     return loss, state
@@ -60,14 +64,17 @@ def learning_rate(cfg, iteration, used):
     return cfg.lr
 
 
-def evaluate(model, ix, batch_size, seq_length):
-    """Mean loss per character, in nats, over the whole of ix (streams of its own)."""
+def evaluate(model, ix, batch_size, seq_length, shards=None):
+    """Mean loss per character, in nats, over the whole of ix (streams of its own), shared out
+    as `shards` (a Shards of the model: the run's, so that its shards and threads apply) shares
+    out the training streams; None: one shard on this thread."""
     B = max(1, min(batch_size, len(ix) - 1))
     inputs, targets = data.streams(ix, B)
+    shards = shards or Shards(model, 1, 1)
     h = model.zero_state(B)
     total = 0.0
     for x, y in data.chunks(inputs, targets, seq_length):
-        loss, h = model.loss(x, y, h)
+        loss, h = shards.loss(x, y, h)
         total += loss
     return total / inputs.size
 
@@ -130,6 +137,7 @@ def train(cfg, ix, chars, out_dir, resume=False, init=None, quiet=False, clock=t
     checkpoint that follows it, so that a caller (a Tune trial) can report it. Returns the
     run's summary."""
     check(cfg)
+    cfg = dataclasses.replace(cfg, shards=cfg.n_shards())  # saved as a number: the run's own from here on
     if len(chars) < 2:
         raise MinrnnError("the text has only one distinct character, so there is nothing to learn")
     inputs, targets, val_ix = streams_for(cfg, ix)
@@ -137,7 +145,7 @@ def train(cfg, ix, chars, out_dir, resume=False, init=None, quiet=False, clock=t
     per_epoch = inputs.shape[1] // T
     total = min(x for x in (cfg.iterations, cfg.epochs and cfg.epochs * per_epoch, math.inf) if x)
     model_config = cfg.model(len(chars))
-    check_fits(model_config.train_bytes(OPTIMIZERS[cfg.optimizer].slots, B, T),
+    check_fits(model_config.train_bytes(OPTIMIZERS[cfg.optimizer].slots, B, T, cfg.shards),
                f"a model with --hidden {cfg.hidden} and --batch-size {B} at --seq-length {T}")
 
     with RunFolder(out_dir) as folder:
@@ -162,7 +170,8 @@ def train(cfg, ix, chars, out_dir, resume=False, init=None, quiet=False, clock=t
         window_s, window_chars = run.elapsed_s, 0  # for the display's characters per second
         val_loss, stopped_by = math.nan, "done"
         # overflow and NaN are caught as divergence, with a message: numpy's warnings would be noise
-        with progress, StopSignal() as stop, threadpool_limits(blas_threads(cfg)), np.errstate(all="ignore"):
+        shards = Shards(model, cfg.shards, threads(cfg))
+        with progress, StopSignal() as stop, shards, threadpool_limits(shards.blas), np.errstate(all="ignore"):
             while True:
                 run.elapsed_s = elapsed_before + clock() - start
                 used = budget_used(cfg, per_epoch, run.iteration, run.elapsed_s)
@@ -176,7 +185,7 @@ def train(cfg, ix, chars, out_dir, resume=False, init=None, quiet=False, clock=t
 
                 x, y = inputs[:, run.position:run.position + T].T, targets[:, run.position:run.position + T].T
                 opt.lr = learning_rate(cfg, run.iteration, used)
-                loss, run.state = step(model, opt, x, y, run.state, cfg, run.dropout_rng)
+                loss, run.state = step(shards, opt, x, y, run.state, cfg, run.dropout_rng)
                 run.iteration += 1
                 run.position += T
                 run.elapsed_s = elapsed_before + clock() - start  # the time the checkpoints below record
@@ -190,7 +199,7 @@ def train(cfg, ix, chars, out_dir, resume=False, init=None, quiet=False, clock=t
                     show_sample(progress, model, cfg, run, int(y[-1, 0]), chars)
                 row = None
                 if cfg.eval_every and run.iteration % cfg.eval_every == 0:
-                    row = evaluation(folder, progress, model, opt, cfg, run, val_ix, chars, speed)
+                    row = evaluation(folder, progress, shards, opt, cfg, run, val_ix, chars, speed)
                     val_loss = row["val_loss"]
                     logged_at, window_s, window_chars = run.iteration, elapsed_before + clock() - start, 0
                 if (run.iteration % cfg.checkpoint_interval() == 0
@@ -204,7 +213,7 @@ def train(cfg, ix, chars, out_dir, resume=False, init=None, quiet=False, clock=t
                 row = None
                 if stopped_by == "done" and logged_at != run.iteration:
                     speed = window_chars / max(run.elapsed_s - window_s, 1e-9)
-                    row = evaluation(folder, progress, model, opt, cfg, run, val_ix, chars, speed)
+                    row = evaluation(folder, progress, shards, opt, cfg, run, val_ix, chars, speed)
                     val_loss = row["val_loss"]
                 if saved_at != run.iteration:
                     save(folder.path / "latest.npz", run, model, opt, cfg, chars)
@@ -214,10 +223,11 @@ def train(cfg, ix, chars, out_dir, resume=False, init=None, quiet=False, clock=t
             "out": str(folder.path), "params": model.params}
 
 
-def evaluation(folder, progress, model, opt, cfg, run, val_ix, chars, speed):
+def evaluation(folder, progress, shards, opt, cfg, run, val_ix, chars, speed):
     """The validation loss (NaN without a validation split), logged with the training loss;
     best.npz saved when it is the best yet. Returns the log's row, with the best loss so far."""
-    val_loss = evaluate(model, val_ix, cfg.batch_size, cfg.seq_length) if cfg.val_frac > 0 else math.nan
+    model = shards.model
+    val_loss = evaluate(model, val_ix, cfg.batch_size, cfg.seq_length, shards) if cfg.val_frac > 0 else math.nan
     row = {"iteration": run.iteration, "elapsed_s": round(run.elapsed_s, 3),
            "train_loss": round(run.smooth_loss, 5), "val_loss": round(val_loss, 5), "lr": opt.lr,
            "chars_per_s": round(speed)}

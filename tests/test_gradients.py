@@ -103,9 +103,9 @@ def test_embedding(rng):
 
 def test_dropout(rng):
     x, R = rng.standard_normal((T, B, H)), rng.standard_normal((T, B, H))
-    out, mask = layers.dropout_forward(x, 0.4, np.random.default_rng(1))
+    mask = layers.dropout_mask(x.shape, 0.4, np.random.default_rng(1), x.dtype)
     assert set(np.unique(mask)) <= {0.0, 1 / 0.6} and (mask == 0).any()
-    loss = lambda: np.sum(layers.dropout_forward(x, 0.4, np.random.default_rng(1))[0] * R)
+    loss = lambda: np.sum(layers.dropout_forward(x, mask)[0] * R)
     check(layers.dropout_backward(R, mask), loss, x)
 
 
@@ -150,13 +150,13 @@ MODELS = {  # every cell; stacked; with an embedding; with dropout under a fixed
 @pytest.mark.parametrize("kind", sorted(MODELS))
 def test_whole_loss(rng, batch, kind):
     """CharRNN.loss_and_grads against numerical derivatives of its own loss, every parameter,
-    with a random state (h, and an LSTM's c) entering the chunk. Dropout draws its masks from
-    a generator re-seeded for every evaluation, so the mask is fixed."""
+    with a random state (h, and an LSTM's c) entering the chunk, and dropout's masks fixed."""
     config = ModelConfig(V, hidden=H, dtype="float64", **MODELS[kind])
     model = CharRNN(config, rng=rng, init_scale=0.5)
     inputs, targets = rng.integers(V, size=(T, batch)), rng.integers(V, size=(T, batch))
     state0 = rng.standard_normal(config.state_shape(batch)) * 0.5
-    run = lambda: model.loss_and_grads(inputs, targets, state0, 0.5, np.random.default_rng(7))
+    masks = model.dropout_masks(np.random.default_rng(7), T, batch)
+    run = lambda: model.loss_and_grads(inputs, targets, state0, 0.5, masks)
     _, grad, _ = run()
     grad = grad.copy()
     numerical = numerical_grad(lambda: run()[0], model.theta)

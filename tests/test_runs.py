@@ -12,6 +12,7 @@ from minrnn import checkpoint, config, data
 from minrnn.config import Config
 from minrnn.model import CharRNN
 from minrnn.optim import make_optimizer
+from minrnn.shards import Shards
 from support import assert_one_line_error, make_text, run
 
 train_module = sys.modules["minrnn.train"]  # minrnn.train is also the name of the function
@@ -69,7 +70,7 @@ def test_step_is_the_loop_s_step(tmp_path, corpus):
     state, dropout_rng = model.zero_state(cfg.batch_size), np.random.default_rng([cfg.seed, 1])
     for p in range(0, 4 * cfg.seq_length, cfg.seq_length):
         x, y = inputs[:, p:p + cfg.seq_length].T, targets[:, p:p + cfg.seq_length].T
-        _, state = train_module.step(model, opt, x, y, state, cfg, dropout_rng)
+        _, state = train_module.step(Shards(model, 1, 1), opt, x, y, state, cfg, dropout_rng)
     assert all(np.array_equal(model.params[k], trained[k]) for k in trained)
 
 

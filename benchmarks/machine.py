@@ -21,10 +21,14 @@ def cpu_model():
 
 
 def vector_extensions():
-    """The widest x86 vector extension NumPy detected (AVX-512 or AVX2), or the machine type."""
+    """The widest x86 vector extension NumPy detected (AVX-512 or AVX2), or the machine type;
+    and whether NPY_DISABLE_CPU_FEATURES turned NumPy's AVX-512 paths off (the CPU still has
+    them, and OpenBLAS still uses them)."""
     from numpy._core._multiarray_umath import __cpu_features__ as features
     for name, label in (("AVX512F", "AVX-512"), ("AVX2", "AVX2"), ("ASIMD", "NEON")):
         if features.get(name):
+            if name == "AVX512F" and features.get("X86_V4") is False:
+                return f"{label}, NumPy's AVX-512 paths disabled (NPY_DISABLE_CPU_FEATURES)"
             return label
     return platform.machine()
 

@@ -232,7 +232,8 @@ class CharRNN:
         array like self.grad (a shard's own buffer), or by default into self.grad (whose named
         views are self.grads)."""
         cfg, p = self.config, self.params
-        g = self.grads if grad is None else _views(grad, cfg.param_shapes())
+        grad = self.grad if grad is None else grad
+        g = self.grads if grad is self.grad else _views(grad, cfg.param_shapes())
         T, B = inputs.shape
         logits, new_state, (embed_cache, caches, out_cache) = self.forward(inputs, state, masks)
         loss, dlogits = layers.softmax_loss(logits, targets.ravel(), scale)
@@ -256,7 +257,7 @@ class CharRNN:
                 dx = dx.reshape(T, B, -1)
         if cfg.embedding:
             layers.embedding_backward(dx, embed_cache, dE=g["embed"])
-        return loss, self.grad if grad is None else grad, new_state
+        return loss, grad, new_state
 
     def trace(self, ix, state=None):
         """What the neuron page shows for a text's indices ix (T,), fed from `state` (zero by

@@ -26,7 +26,7 @@ def _number(kind, low, inclusive, high=None):
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a valid {kind.__name__}") from None
+            raise argparse.ArgumentTypeError(f"{text!r} is not a{'n int' if kind is int else ' number'}") from None
         why = api.number_problem(value, kind, low, inclusive, high)
         if why:
             raise argparse.ArgumentTypeError(f"{text} {why}")

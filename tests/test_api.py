@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import minrnn
-from minrnn import api, checkpoint, config
+from minrnn import api, checkpoint, config, plot
 from minrnn.errors import MinrnnError
 from support import NUMERIC, make_text, run
 
@@ -58,7 +58,7 @@ def test_train_sample_eval_match_the_command_line(capsys, tmp_path, text):
     for name in ("latest.npz", "best.npz"):
         a, b = arrays(tmp_path / "cli" / name), arrays(tmp_path / "api" / name)
         assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
-    cli_log, api_log = api.Run(tmp_path / "cli", 0, 0, "").log, done.log
+    cli_log, api_log = plot.read_log(tmp_path / "cli"), done.log
     for column in ("iteration", "train_loss", "val_loss"):
         np.testing.assert_array_equal(cli_log[column], api_log[column])
 

@@ -97,3 +97,13 @@ def test_the_seed_notebook_runs_in_the_kernel(tmp_path, kernel_env):
     losses = [float(x) for x in re.findall(r"^Iter \d+, loss: ([\d.]+)$", printed, re.M)]
     assert printed.startswith("Vocab size: 9\n") and len(losses) == 11 and "Final sample:" in printed
     assert losses[-1] < losses[0] / 10  # minrnn's VanillaRNN learns hello world in the kernel
+
+
+def test_the_saved_notebook_reads_as_a_tutorial():
+    """docs/quickstart.ipynb is kept with its outputs (a code host shows them), and small."""
+    path = ROOT / "docs" / "quickstart.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    assert all(cell.outputs for cell in nb.cells if cell.cell_type == "code")
+    assert base64.b64decode(shown(tagged(nb, "plot"), "image/png"))[:8] == b"\x89PNG\r\n\x1a\n"
+    assert path.stat().st_size < 2_000_000

@@ -19,6 +19,7 @@ settings combine name them by their flags, as the command line says them.
 import dataclasses
 import difflib
 import html
+import inspect as pyinspect
 import io
 import math
 import numbers
@@ -265,6 +266,23 @@ def train(file=None, *, text=None, out=None, resume=None, init_from=None, quiet=
         say(f"{how} at iteration {done.iterations}: {latest}"
             + (f" (best val {done.best_val:.4f} nats/char)" if math.isfinite(done.best_val) else ""))
     return done
+
+
+def _document_settings(function):
+    """function's signature and help list train's settings, from config.py's fields (so that
+    help(minrnn.train) and a notebook's completion show them), without a second list of them."""
+    fields = [name for name, f in config.FIELDS.items() if f.metadata["flag"]]
+    signature = pyinspect.signature(function)
+    params = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+    params += [pyinspect.Parameter(name, pyinspect.Parameter.KEYWORD_ONLY, default=getattr(config.DEFAULTS, name))
+               for name in fields]
+    function.__signature__ = signature.replace(parameters=params)
+    function.__doc__ += "\n\n    Settings:\n" + "".join(
+        f"      {name} ({config.shown_default(name)}): {config.FIELDS[name].metadata['help']}\n" for name in fields)
+    return function
+
+
+train = _document_settings(train)
 
 
 class Run:

@@ -304,7 +304,11 @@ class Run:
     @property
     def best(self):
         """The model of the best validation loss (best.npz)."""
-        return load(self.folder / "best.npz")
+        path = self.folder / "best.npz"
+        if not path.is_file():  # val_frac=0, or stopped before its first evaluation
+            raise MinrnnError(f"{path}: no such checkpoint (a run saves it at an evaluation with a validation "
+                              "loss); run.latest is its last checkpoint")
+        return load(path)
 
     @property
     def latest(self):

@@ -114,6 +114,10 @@ def test_reprs_say_what_they_are(trained):
     assert repr(model) == (f"Model(rnn, 1 x 8, vocabulary {len(model.chars)}, {model.net.theta.size:,} parameters, "
                            f"float32, from '{done.folder / 'best.npz'}')")
     assert done.latest.path.name == "latest.npz"
+    unvalidated = minrnn.train(done.folder.parent / "t.txt", out=done.folder.parent / "noval", iterations=2,
+                               val_frac=0, quiet=True, **TINY)
+    with pytest.raises(MinrnnError, match="best.npz: no such checkpoint .*run.latest is its last checkpoint"):
+        unvalidated.best
     assert "nats/char" in repr(model.evaluate(text="the dog"))
 
 

@@ -35,6 +35,7 @@ from .errors import FieldError, MinrnnError
 from .model import load as load_model
 from .run import RunFolder
 from .sample import generate, prime as prime_state
+from .shards import Shards
 from .train import evaluate, train as train_loop
 
 GREEDY_BELOW = 1e-6  # smaller temperatures overflow the logits; sampling at them is argmax anyway
@@ -432,21 +433,27 @@ class Model:
         ixs = self._sampled(prime, length, seed, temperature, top_k, bool(greedy) or temperature < GREEDY_BELOW)
         return data.decode(ixs, self.chars)
 
-    def evaluate(self, file=None, *, text=None, skip_unknown=False, encoding="utf-8"):
+    def evaluate(self, file=None, *, text=None, skip_unknown=False, encoding="utf-8", threads=None):
         """The loss on a text file's characters (or on text=), as `minrnn eval` prints it:
         nats/char, bits/char, perplexity; skip_unknown leaves out characters outside the
-        vocabulary (counted in `unknown`), else they are an error."""
+        vocabulary (counted in `unknown`), else they are an error. The text is read in the
+        run's own streams and shards (so the run's validation loss and this agree), on
+        `threads` threads (None: every core; never a change to the result)."""
+        threads = (os.cpu_count() or 1) if threads is None else _judge("Model.evaluate", "threads", threads, int, 0)
         ix, unknown, name = self._indices(file, text, encoding, skip_unknown)
         if len(ix) < 2:
             raise MinrnnError(f"{name}: needs at least 2 characters to evaluate")
         layout = []
-        for key, default in (("batch_size", 1), ("seq_length", 25)):
+        # runs from before shards computed in one
+        for key, default in (("batch_size", 1), ("seq_length", 25), ("shards", 1)):
             saved = self.meta.get("config")
             v = saved.get(key, default) if isinstance(saved, dict) else None
             if not checkpoint.whole_number(v, 1):
                 raise MinrnnError(f"{self.path}: its config has an invalid {key} ({v!r})")
             layout.append(v)
-        return Evaluation(name, len(ix), unknown, evaluate(self.net, ix, *layout))
+        B, T, S = layout
+        with Shards(self.net, S, threads) as shards:
+            return Evaluation(name, len(ix), unknown, evaluate(self.net, ix, B, T, shards))
 
     def _ngram_text(self, train_text, encoding, skip_unknown, page_ix):
         """(indices, note, warning) of the text the n-gram baseline is counted from: train_text,

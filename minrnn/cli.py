@@ -141,6 +141,8 @@ def build_parser():
     e.add_argument("file", help="text file")
     e.add_argument("--skip-unknown", action="store_true", help="drop characters outside the vocabulary")
     e.add_argument("--encoding", default="utf-8", metavar="NAME", help="the file's text encoding")
+    e.add_argument("--threads", type=positive_int, metavar="N", help="threads to compute on; the loss is the same on "
+                                                                      "any number").shown_default = "all cores"
 
     v = sub.add_parser("viz", help="an HTML page to see inside a model: units, predictions, a baseline",
                        description="Write one self-contained HTML page (it opens from disk, offline) showing "
@@ -207,7 +209,7 @@ def cmd_sample(args):
 
 def cmd_eval(args):
     model = api.load(args.checkpoint)
-    result = model.evaluate(args.file, skip_unknown=args.skip_unknown, encoding=args.encoding)
+    result = model.evaluate(args.file, skip_unknown=args.skip_unknown, encoding=args.encoding, threads=args.threads)
     tell(model.which)
     print(result)
 

@@ -18,6 +18,7 @@ import functools
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 # glibc's mallopt settings (malloc.h): keep up to 1 GiB of freed memory at the top of the heap,
 # and take blocks of up to 32 MiB (its largest) from the heap rather than from fresh mappings
@@ -47,10 +48,10 @@ def bounds(B, S):
 
 
 class Shards:
-    """S shards of a model's batch on min(S, threads) worker threads. With more than one
-    worker, each runs its products on threads // workers BLAS threads (`blas`: the caller
-    sets it, as threadpoolctl's limit is the process's), so that workers x BLAS threads never
-    exceed the threads given."""
+    """S shards of a model's batch on min(S, threads) worker threads, each running its products
+    on threads // workers BLAS threads, so that workers x BLAS threads never exceed the threads
+    given. Used as a context manager: inside it the process's BLAS runs on that many threads
+    (threadpoolctl's limit is the process's, not a thread's), and on leaving it the workers end."""
 
     def __init__(self, model, n_shards, threads):
         keep_freed_memory()
@@ -87,15 +88,14 @@ class Shards:
         done = self._map(lambda k, s: self.model.loss(inputs[:, s], targets[:, s], state[:, :, s]), inputs.shape[1])
         return sum(loss for loss, _ in done), _joined([s for _, s in done])
 
-    def close(self):
-        if self._pool is not None:
-            self._pool.shutdown()
-
     def __enter__(self):
+        self._limits = threadpool_limits(self.blas)
         return self
 
     def __exit__(self, *exc):
-        self.close()
+        if self._pool is not None:
+            self._pool.shutdown()
+        self._limits.restore_original_limits()
 
 
 def _joined(states):

@@ -11,7 +11,6 @@ import math
 import time
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from . import checkpoint, config, data
 from .config import check, check_fits, threads
@@ -180,8 +179,8 @@ def train(cfg, ix, chars, out_dir, resume=False, init=None, quiet=False, clock=t
         window_s, window_chars = run.elapsed_s, 0  # for the display's characters per second
         val_loss, stopped_by = math.nan, "done"
         # overflow and NaN are caught as divergence, with a message: numpy's warnings would be noise
-        shards = Shards(model, cfg.shards, threads(cfg))
-        with progress, StopSignal() as stop, shards, threadpool_limits(shards.blas), np.errstate(all="ignore"):
+        with (progress, StopSignal() as stop, Shards(model, cfg.shards, threads(cfg)) as shards,
+              np.errstate(all="ignore")):
             while True:
                 run.elapsed_s = elapsed_before + clock() - start
                 used = budget_used(cfg, per_epoch, run.iteration, run.elapsed_s)

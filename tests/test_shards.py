@@ -145,3 +145,21 @@ def test_bad_shards_get_one_line(capsys, text_file, tmp_path, argv, words):
     code, _, err = run(capsys, "train", text_file, "--out", tmp_path / "r", "--iterations", 1, *argv)
     assert code == 2 and len(err.strip().splitlines()) == 1 and "error:" in err and "Traceback" not in err
     assert all(w in err for w in words), err
+
+
+def test_eval_reads_the_run_s_shards_on_any_threads(capsys, tmp_path, corpus):
+    """`minrnn eval` of the held-out text prints the run's own validation loss (same streams,
+    same shards), and the same figure on 1 thread as on 2."""
+    ix, chars = corpus
+    cfg = Config(**{**TINY, "batch_size": 8}, shards=3, iterations=20, val_frac=0.25)
+    train(cfg, ix, chars, tmp_path / "run", quiet=True)
+    val = tmp_path / "val.txt"
+    val.write_text(data.decode(data.split(ix, cfg.val_frac)[1], chars), encoding="utf-8")
+    logged = float((tmp_path / "run" / "log.csv").read_text().splitlines()[-1].split(",")[3])
+    printed = []
+    for threads in (1, 2):
+        code, out, err = run(capsys, "eval", tmp_path / "run" / "latest.npz", val, "--threads", threads)
+        assert code == 0, err
+        printed.append(out)
+    assert printed[0] == printed[1]
+    assert float(printed[0].split("loss ")[1].split()[0]) == pytest.approx(logged, abs=1e-4)

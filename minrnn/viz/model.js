@@ -5,8 +5,28 @@
 // JavaScript's float64; a float32 checkpoint's probabilities agree with NumPy's to about 1e-6.
 // No DOM here: the page (page.js) and a test can both run it.
 const MinrnnModel = (function () {
-  // out = W @ x (+ out, if add): W row-major (rows, cols), as NumPy stores it
-  function matvec(W, rows, cols, x, out, add) {
+  // Every product is a matrix times a vector: out = W @ x (+ out, if add), W row-major (rows,
+  // cols) as NumPy stores it. They run in WebAssembly's 128-bit SIMD, float32 in four lanes as
+  // NumPy's float32 BLAS runs them, about ten times faster than JavaScript; where a browser lacks
+  // SIMD, in JavaScript (jsMatvec). The module is the one function below, its rows zero-padded to
+  // a multiple of 8 columns, and exports its memory, which holds the matrices and two scratch
+  // vectors. Its text (WAT), from which the bytes were assembled:
+  //   (func (export "matvec") (param $W i32) (param $rows i32) (param $cols i32) (param $x i32) (param $out i32)
+  //     (local $r i32) (local $j i32) (local $w i32) (local $a0 v128) (local $a1 v128)
+  //     (local.set $w (local.get $W))
+  //     (loop over $r from 0 to $rows:
+  //       $a0 = $a1 = 0
+  //       (loop over $j from 0 to $cols by 8:   ;; two sums of four lanes: independent additions pipeline
+  //         $a0 += v128.load($w) * v128.load($x + 4 $j)
+  //         $a1 += v128.load($w + 16) * v128.load($x + 4 $j + 16)
+  //         $w += 32)
+  //       $a0 += $a1
+  //       f32.store($out + 4 $r, (lane 0 + lane 1) + (lane 2 + lane 3) of $a0)))
+  const WASM = "AGFzbQEAAAABCQFgBX9/f39/AAMCAQAFAwEAAQcTAgZtYXR2ZWMAAAZtZW1vcnkCAArTAQHQAQIDfwJ7QQAhBSAAIQcCQANAIAUgAU8NAf0MAAAAAAAAAAAAAAAAAAAAACEI/QwAAAAAAAAAAAAAAAAAAAAAIQlBACEGAkADQCAGIAJPDQEgCCAH/QACACADIAZBBGxq/QACAP3mAf3kASEIIAkgB/0AAhAgAyAGQQRsav0AAhD95gH95AEhCSAHQSBqIQcgBkEIaiEGDAALCyAIIAn95AEhCCAEIAVBBGxqIAj9HwAgCP0fAZIgCP0fAiAI/R8DkpI4AgAgBUEBaiEFDAALCws=";
+  const wasmBytes = Uint8Array.from(atob(WASM), (c) => c.charCodeAt(0));
+  const hasSimd = typeof WebAssembly === "object" && WebAssembly.validate(wasmBytes);
+
+  function jsMatvec(W, rows, cols, x, out, add) {
     for (let r = 0, k = 0; r < rows; r++) {
       let s0 = 0, s1 = 0, s2 = 0, s3 = 0, j = 0;
       for (; j + 3 < cols; j += 4, k += 4) {  // four sums: independent additions pipeline
@@ -19,10 +39,47 @@ const MinrnnModel = (function () {
       out[r] = (add ? out[r] : 0) + (s0 + s1) + (s2 + s3);
     }
   }
+
+  // The model's matrices placed for matvec: in the module's memory (wasm) or as they are.
+  class Products {
+    constructor(matrices, wasm) {  // matrices: {name: {data, rows, cols}}
+      this.m = matrices;
+      this.wasm = wasm && hasSimd;
+      if (!this.wasm) return;
+      const pad = (n) => Math.ceil(n / 8) * 8;
+      let at = 0, maxRows = 0, maxCols = 0;
+      for (const w of Object.values(matrices)) {  // float offsets; each matrix padded to 8 columns
+        w.at = at;
+        at += w.rows * pad(w.cols);
+        maxRows = Math.max(maxRows, w.rows);
+        maxCols = Math.max(maxCols, pad(w.cols));
+      }
+      this.xAt = at;
+      this.outAt = at + maxCols;
+      const inst = new WebAssembly.Instance(new WebAssembly.Module(wasmBytes));
+      this.run = inst.exports.matvec;
+      inst.exports.memory.grow(Math.ceil(4 * (this.outAt + maxRows) / 65536));
+      this.f = new Float32Array(inst.exports.memory.buffer);  // after growing: growth detaches old views
+      for (const w of Object.values(matrices)) {
+        for (let r = 0; r < w.rows; r++) this.f.set(w.data.subarray(r * w.cols, (r + 1) * w.cols), w.at + r * pad(w.cols));
+      }
+    }
+    matvec(name, x, out, add) {
+      const w = this.m[name];
+      if (!this.wasm) return jsMatvec(w.data, w.rows, w.cols, x, out, add);
+      const f = this.f, cols = Math.ceil(w.cols / 8) * 8;
+      for (let j = 0; j < w.cols; j++) f[this.xAt + j] = x[j];  // past w.cols: W's padding, zeros
+      this.run(4 * w.at, w.rows, cols, 4 * this.xAt, 4 * this.outAt);
+      for (let r = 0; r < w.rows; r++) out[r] = (add ? out[r] : 0) + f[this.outAt + r];
+    }
+  }
+
   const sigmoid = (a) => 1 / (1 + Math.exp(-a));  // float64: exp(-a) overflows to Infinity, giving 0
 
   // Each cell: how many gate blocks Whh has, its state, the arrays one step writes (alloc),
   // the step itself, and the signals the page shows (cells.py's `signals`, same order).
+  // step(xw, Whh, extra, prev, cur, H) reads the state `prev` and writes `cur`, as cells.py's;
+  // here Whh is the product: Whh(h, out) makes out = Whh @ h.
   const CELLS = {
     rnn: {
       // hs[t] = tanh(xw[t] + Whh @ hs[t-1])
@@ -30,7 +87,7 @@ const MinrnnModel = (function () {
       alloc: (H) => ({h: new Float64Array(H)}),
       step(xw, Whh, extra, prev, cur, H) {
         const h = cur.h;
-        matvec(Whh, H, H, prev.h, h);
+        Whh(prev.h, h);
         for (let j = 0; j < H; j++) h[j] = Math.tanh(h[j] + xw[j]);
       },
       series: (cur) => [cur.h],
@@ -42,7 +99,7 @@ const MinrnnModel = (function () {
       alloc: (H) => ({h: new Float64Array(H), c: new Float64Array(H), a: new Float64Array(4 * H), tc: new Float64Array(H)}),
       step(xw, Whh, extra, prev, cur, H) {
         const {h, c, a, tc} = cur;
-        matvec(Whh, 4 * H, H, prev.h, a);
+        Whh(prev.h, a);
         for (let k = 0; k < 3 * H; k++) a[k] = sigmoid(a[k] + xw[k]);
         for (let k = 3 * H; k < 4 * H; k++) a[k] = Math.tanh(a[k] + xw[k]);
         for (let j = 0; j < H; j++) {
@@ -62,7 +119,7 @@ const MinrnnModel = (function () {
       alloc: (H) => ({h: new Float64Array(H), a: new Float64Array(3 * H), hn: new Float64Array(H)}),
       step(xw, Whh, extra, prev, cur, H) {
         const {h, a, hn} = cur;
-        matvec(Whh, 3 * H, H, prev.h, a);
+        Whh(prev.h, a);
         for (let j = 0; j < H; j++) hn[j] = a[2 * H + j] + extra.bhn[j];
         for (let k = 0; k < 2 * H; k++) a[k] = sigmoid(a[k] + xw[k]);
         for (let j = 0; j < H; j++) {
@@ -80,8 +137,9 @@ const MinrnnModel = (function () {
   //   h_l[t] = cell(xw_l[t], state_l[t-1]);  x_{l+1}[t] = h_l[t];  ys[t] = Why @ h_L[t] + by
   // With no embedding the first layer's product with a one-hot vector is a column of Wxh.
   // `params`: {name: {shape, data}}, model.py's names (Wxh, Whh, bh, bhn; .2, .3 above layer 1).
+  // wasm: false runs every product in JavaScript (as in a browser without WebAssembly SIMD).
   class CharRNN {
-    constructor(config, params) {
+    constructor(config, params, {wasm = true} = {}) {
       this.config = config;
       this.cell = CELLS[config.cell];
       this.p = params;
@@ -91,8 +149,16 @@ const MinrnnModel = (function () {
         const suffix = l ? `.${l + 1}` : "";
         this.names.push({Wxh: "Wxh" + suffix, Whh: "Whh" + suffix, bh: "bh" + suffix, bhn: "bhn" + suffix});
       }
+      const matrices = {};  // every weight that multiplies a vector: all but the one-hot lookup's Wxh
+      for (const [name, w] of Object.entries(params)) {
+        if (w.shape.length === 2 && name !== "embed" && !(name === "Wxh" && !config.embedding)) {
+          matrices[name] = {data: w.data, rows: w.shape[0], cols: w.shape[1]};
+        }
+      }
+      this.products = new Products(matrices, wasm);
+      this.Whh = this.names.map((n) => (h, out) => this.products.matvec(n.Whh, h, out, false));
       this.xw = new Float64Array(this.cell.gates * H);
-      this.x = new Float64Array(Math.max(config.embedding, H));
+      this.x = new Float64Array(config.embedding);
     }
 
     zeroState() {  // per layer, the arrays one step writes; a state is their `state` ones
@@ -103,10 +169,9 @@ const MinrnnModel = (function () {
     // `cur` and the next character's logits into `logits` (V,).
     step(ix, prev, cur, logits) {
       const {hidden: H, embedding: E, vocab_size: V} = this.config, p = this.p, xw = this.xw, GH = this.cell.gates * H;
-      let x = null, width = 0;
+      let x = null;
       if (E) {
         x = this.x;
-        width = E;
         const embed = p.embed.data;
         for (let e = 0; e < E; e++) x[e] = embed[ix * E + e];
       }
@@ -116,15 +181,14 @@ const MinrnnModel = (function () {
           for (let r = 0; r < GH; r++) xw[r] = Wxh[r * V + ix] + bh[r];  // a column of Wxh: the one-hot lookup
         } else {
           for (let r = 0; r < GH; r++) xw[r] = bh[r];
-          matvec(Wxh, GH, width, x, xw, true);
+          this.products.matvec(n.Wxh, x, xw, true);
         }
         const extra = p[n.bhn] ? {bhn: p[n.bhn].data} : {};
-        this.cell.step(xw, p[n.Whh].data, extra, prev[l], cur[l], H);
+        this.cell.step(xw, this.Whh[l], extra, prev[l], cur[l], H);
         x = cur[l].h;
-        width = H;
       });
       for (let v = 0; v < V; v++) logits[v] = p.by.data[v];
-      matvec(p.Why.data, V, H, x, logits, true);
+      this.products.matvec("Why", x, logits, true);
     }
 
     copyState(from, to) {

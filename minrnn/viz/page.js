@@ -25,7 +25,7 @@
   // so that it can grow as the reader types and be cut back to where they edit. Signals are
   // kept as int8 at 1/127 (a gate's [0, 1] stretched to [-1, 1] first), logits as float64.
   const SNAP = 64;  // the state entering every 64th position is kept: an edit restarts from the last before it
-  const S = cell.signals.length;
+  const S = cell.signals.length, GATE = cell.signals.map(isGate);
   class Trace {
     constructor() {
       this.ixs = [];  // what the model is to read
@@ -50,13 +50,16 @@
     work() {  // read one more character
       const t = this.done, logits = new Float64Array(V), q = new Int8Array(m.layers * S * H);
       model.step(this.ixs[t], this.state, this.next, logits);
-      this.next.forEach((layer, l) => cell.series(layer, H).forEach((x, s) => {
-        const gate = isGate(cell.signals[s]), base = (l * S + s) * H;
-        for (let u = 0; u < H; u++) {
-          const v = gate ? 2 * x[u] - 1 : x[u];
-          q[base + u] = Math.round(Math.max(-1, Math.min(1, v)) * 127);
+      for (let l = 0; l < m.layers; l++) {
+        const series = cell.series(this.next[l], H);
+        for (let s = 0; s < S; s++) {
+          const x = series[s], gate = GATE[s], base = (l * S + s) * H;
+          for (let u = 0; u < H; u++) {
+            const v = gate ? 2 * x[u] - 1 : x[u];
+            q[base + u] = Math.round((v > 1 ? 1 : v < -1 ? -1 : v) * 127);
+          }
         }
-      }));
+      }
       [this.state, this.next] = [this.next, this.state];
       this.sig.push(q);
       this.logits.push(logits);
@@ -494,13 +497,15 @@
   renderBoard();
   paint();
   document.body.dataset.interactive = "1";  // the controls and the box answer from here on
-  // the page's own text, read in slices: each slice's characters are coloured as it comes
+  // the page's own text, read in slices between which the page answers; coloured every 2048
+  // characters (each repaint of a long text costs as much as reading a few hundred more)
   const progress = $("progress");
+  let painted = 0;
   schedule("main", () => {
-    const t = main.done;
     main.work();
-    paintSpans(mainView, t, t + 1);
-    if (!main.ready && t % 256) return false;
+    if (!main.ready && main.done % 2048) return false;
+    paintSpans(mainView, painted, main.done);
+    painted = main.done;
     progress.textContent = main.ready ? "" : `the model is reading the text: ${main.done.toLocaleString()} of ${T.toLocaleString()} characters`;
     if (!main.ready) return false;
     document.body.dataset.ready = "1";  // for the browser test: everything is drawn
@@ -509,7 +514,7 @@
 
   // for tests and the console: the traces, and a promise kept when the model has read everything
   window.minrnnPage = {
-    main, box: boxView.trace,
+    main, box: boxView.trace, simd: model.products.wasm,
     probs: (trace) => trace.logits.map((y) => Array.from(softmax(y))),
     settled: () => new Promise((resolve) => (pumping ? waiting.push(resolve) : resolve())),
   };

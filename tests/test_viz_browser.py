@@ -3,8 +3,10 @@ request failing the test, and a user's clicks, keys and hovers do what they shou
 
 Skipped, saying why, where Playwright or Chromium is missing (.ci/run installs both on CI).
 
-Also a script: `python tests/test_viz_browser.py PAGE.html[#layer/signal/unit] OUT.png [CHAR]`
-screenshots a page the way the test does, hovering character CHAR (the README's picture was made so)."""
+Also a script: `python tests/test_viz_browser.py PAGE.html[#layer/signal/unit] OUT.png [CHAR [TEXT [N]]]`
+screenshots a page the way the test does, hovering character CHAR; with TEXT (\\n for a newline),
+typed into the box, the model writing N characters (200) on after it, and CHAR counted in the box
+(the README's pictures were made so)."""
 import shutil
 import sys
 from pathlib import Path
@@ -337,10 +339,19 @@ def test_box_edits_unknown_characters_and_markup(open_page, box_runs, capsys, tm
 
 if __name__ == "__main__":
     page_path, png = sys.argv[1:3]  # PAGE may end in #layer/signal/unit, the unit to show
+    char = int(sys.argv[3]) if len(sys.argv) > 3 else 40
+    typed = sys.argv[4].replace("\\n", "\n") if len(sys.argv) > 4 else None  # \n: a newline
     opened = OpenPage(*page_path.split("#", 1))
     try:
-        opened.page.locator("#text span").nth(int(sys.argv[3]) if len(sys.argv) > 3 else 40).hover()
-        opened.page.screenshot(path=png)
+        p, where = opened.page, "#text span"
+        if typed is not None:  # into the box, and the model writes on after it
+            type_into_box(p, typed)
+            p.fill("#write-n", sys.argv[5] if len(sys.argv) > 5 else "200")
+            p.click("#write-on")
+            p.evaluate("minrnnPage.settled()")
+            where = "#box-text span"
+        p.locator(where).nth(char).hover()
+        p.screenshot(path=png)
         print(f"{png}; requests blocked: {opened.blocked or 'none'}; script errors: {opened.errors or 'none'}")
     finally:
         opened.close()

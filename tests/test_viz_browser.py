@@ -337,6 +337,16 @@ def test_box_edits_unknown_characters_and_markup(open_page, box_runs, capsys, tm
     assert p.locator("#box-text span.own").count() == 0
 
 
+def test_open_benchmark_runs(browser, box_runs, capsys):
+    """benchmarks/viz_open.py end to end on a small page (a smoke test: its times are never asserted)."""
+    import re
+
+    from support import load_benchmark
+    load_benchmark("viz_open").main([str(box_runs["gru", 0] / "page.html"), "--repeats", "1"], browser)
+    out = capsys.readouterr().out
+    assert re.search(r"^interactive +median [\d.]+ s", out, re.M) and re.search(r"^read +median [\d.]+ s", out, re.M), out
+
+
 if __name__ == "__main__":
     page_path, png = sys.argv[1:3]  # PAGE may end in #layer/signal/unit, the unit to show
     char = int(sys.argv[3]) if len(sys.argv) > 3 else 40

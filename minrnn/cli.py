@@ -28,7 +28,6 @@ METAVARS = {int: "N", float: "X", str: "NAME"}
 VIZ_SAMPLE = 2000  # characters viz samples when given no text
 VIZ_MAX_CHARS = 100_000  # one span each: past this the page grows slow to draw
 VIZ_MAX_BYTES = 100_000_000  # the browser parses the page's data in one piece
-VIZ_LARGE_BYTES = 20_000_000  # past this a page takes seconds to open: say how to make it smaller
 
 
 def _number(kind, low, inclusive):
@@ -173,8 +172,8 @@ def build_parser():
     v.add_argument("--seed", type=count, metavar="N", default=0, help="the sample's random seed")
     v.add_argument("--train-text", metavar="FILE", help="count the n-gram baseline from FILE").shown_default = (
         "the run's training text, named in the checkpoint")
-    v.add_argument("--signals", metavar="A,B", help="the signals the page carries per character and ranks, "
-                                                    "comma-separated; fewer make a smaller page").shown_default = (
+    v.add_argument("--signals", metavar="A,B", help="the signals the page offers and ranks, comma-separated "
+                                                    "(the page computes them: they cost it no size)").shown_default = (
         "all: h; an LSTM's h,tanh_c,i,f,o,g; a GRU's h,r,z,n")
     v.add_argument("--skip-unknown", action="store_true", help="drop characters outside the vocabulary")
     v.add_argument("--encoding", default="utf-8", metavar="NAME", help="the text files' encoding")
@@ -435,9 +434,6 @@ def cmd_viz(args):
     tell(which)
     info(f"wrote {args.out}: {len(page.encode()) / 1e6:.1f} MB, {len(ix):,} characters, {cell} {n_layers} x {hidden}, "
          f"in {time.perf_counter() - started:.1f} s")
-    if len(signals) > 1 and size > VIZ_LARGE_BYTES:
-        info(f"a large page: --signals h would make it about {inspect.page_bytes(len(ix), n_layers, hidden, 1) / 1e6:.1f} "
-             "MB (the leaderboard then ranks h alone; gate saturation still shows every gate)")
     if warning:
         info(note)
     for fi, f in enumerate(page_data["features"]):

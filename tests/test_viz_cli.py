@@ -116,6 +116,17 @@ def test_page_size_per_value(capsys, trained_lstm, tmp_path):
     assert inspect.page_bytes(10_000, 2, 256, 6) > 16 / 3 * n_params  # the estimate the CLI checks is an upper bound
 
 
+def test_the_pages_webassembly_is_what_its_assembler_makes():
+    """model.js holds the bytes minrnn/viz/matvec_wasm.py assembles from its instructions."""
+    import base64
+    from importlib import resources
+
+    from minrnn.viz import matvec_wasm
+    js = (resources.files("minrnn.viz") / "model.js").read_text("utf-8")
+    held = re.search(r'const WASM = "([A-Za-z0-9+/=]+)";', js).group(1)
+    assert base64.b64decode(held) == matvec_wasm.module()
+
+
 def test_viz_samples_a_text_when_given_none(capsys, trained, tmp_path):
     run_dir, _ = trained
     code, _, err = run(capsys, "viz", run_dir, "--prime", "the ", "--length", 300, "--seed", 3,

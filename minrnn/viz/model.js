@@ -1,27 +1,19 @@
 "use strict";
 // minrnn's model in the page: the forward pass of minrnn/model.py and cells.py, one character
 // at a time, on the checkpoint's own weights (float32 or float64, exactly as saved). Same names,
-// same gate order, same equations as cells.py: read the two side by side. The arithmetic is
-// JavaScript's float64; a float32 checkpoint's probabilities agree with NumPy's to about 1e-6.
+// same gate order, same equations as cells.py: read the two side by side. The products run in
+// float32 (as a float32 checkpoint's NumPy model runs them), the rest in JavaScript's float64;
+// the probabilities agree with NumPy's to about 1e-6.
 // No DOM here: the page (page.js) and a test can both run it.
 const MinrnnModel = (function () {
   // Every product is a matrix times a vector: out = W @ x (+ out, if add), W row-major (rows,
   // cols) as NumPy stores it. They run in WebAssembly's 128-bit SIMD, float32 in four lanes as
   // NumPy's float32 BLAS runs them, about ten times faster than JavaScript; where a browser lacks
-  // SIMD, in JavaScript (jsMatvec). The module is the one function below, its rows zero-padded to
-  // a multiple of 8 columns, and exports its memory, which holds the matrices and two scratch
-  // vectors. Its text (WAT), from which the bytes were assembled:
-  //   (func (export "matvec") (param $W i32) (param $rows i32) (param $cols i32) (param $x i32) (param $out i32)
-  //     (local $r i32) (local $j i32) (local $w i32) (local $a0 v128) (local $a1 v128)
-  //     (local.set $w (local.get $W))
-  //     (loop over $r from 0 to $rows:
-  //       $a0 = $a1 = 0
-  //       (loop over $j from 0 to $cols by 8:   ;; two sums of four lanes: independent additions pipeline
-  //         $a0 += v128.load($w) * v128.load($x + 4 $j)
-  //         $a1 += v128.load($w + 16) * v128.load($x + 4 $j + 16)
-  //         $w += 32)
-  //       $a0 += $a1
-  //       f32.store($out + 4 $r, (lane 0 + lane 1) + (lane 2 + lane 3) of $a0)))
+  // SIMD, in JavaScript (jsMatvec). The module is one function, assembled by
+  // minrnn/viz/matvec_wasm.py (its instructions are listed there):
+  //   matvec(W, rows, cols, x, out): for each row r, two four-lane sums over W[r, j] x[j], eight
+  //   columns a step (W's rows zero-padded to a multiple of 8), added up into out[r]
+  // and exports its memory, which holds the matrices and two scratch vectors.
   const WASM = "AGFzbQEAAAABCQFgBX9/f39/AAMCAQAFAwEAAQcTAgZtYXR2ZWMAAAZtZW1vcnkCAArTAQHQAQIDfwJ7QQAhBSAAIQcCQANAIAUgAU8NAf0MAAAAAAAAAAAAAAAAAAAAACEI/QwAAAAAAAAAAAAAAAAAAAAAIQlBACEGAkADQCAGIAJPDQEgCCAH/QACACADIAZBBGxq/QACAP3mAf3kASEIIAkgB/0AAhAgAyAGQQRsav0AAhD95gH95AEhCSAHQSBqIQcgBkEIaiEGDAALCyAIIAn95AEhCCAEIAVBBGxqIAj9HwAgCP0fAZIgCP0fAiAI/R8DkpI4AgAgBUEBaiEFDAALCws=";
   const wasmBytes = Uint8Array.from(atob(WASM), (c) => c.charCodeAt(0));
   const hasSimd = typeof WebAssembly === "object" && WebAssembly.validate(wasmBytes);

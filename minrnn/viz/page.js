@@ -76,7 +76,7 @@
 
   // --- work in slices, so that the page answers while the model reads: the box's work first
   const queues = {box: [], main: []};  // functions doing one piece of work; true when finished
-  const channel = new MessageChannel();
+  const channel = new MessageChannel(), waiting = [];  // waiting: settled()'s promises
   let pumping = false;
   function pump() {
     const until = performance.now() + 30;
@@ -89,7 +89,6 @@
     else { pumping = false; for (const f of waiting.splice(0)) f(); }
   }
   channel.port1.onmessage = pump;
-  const waiting = [];
   function schedule(name, job) {
     queues[name].push(job);
     if (!pumping) { pumping = true; channel.port2.postMessage(0); }
@@ -158,7 +157,7 @@
 
   // --- the two texts the page shows: the page's own (the main view) and the box's
   // Each: its characters, their spans, the trace position of each, and the trace.
-  const mainView = {name: "main", chars, spans: [], pos: chars.map((_, i) => i), trace: main, ngram: true};
+  const mainView = {chars, spans: [], pos: chars.map((_, i) => i), trace: main, ngram: true};
   const box = $("text"), frag = document.createDocumentFragment();
   chars.forEach((ch, i) => frag.appendChild(mainView.spans[i] = charSpan(ch, i, i)));
   box.appendChild(frag);
@@ -303,7 +302,8 @@
 
   // --- the box: what the reader types, read as they type it
   const input = $("box-input"), boxText = $("box-text");
-  const boxView = {name: "box", chars: [], spans: [], pos: [], trace: new Trace(), ngram: false, typed: 0, own: 0};
+  // typed: how many of its characters were typed; own: how many the model wrote on after them
+  const boxView = {chars: [], spans: [], pos: [], trace: new Trace(), ngram: false, typed: 0, own: 0};
   hoverable(boxText, boxView);
   // the trace's positions [0, typedKnown) are the typed text's known characters; after them
   // come what the model wrote on, if anything
@@ -362,6 +362,7 @@
     }
     boxText.appendChild(frag);
   }
+  let writing = null;  // the write-on job running, if any
   input.addEventListener("input", () => {
     writing = null;  // an edit ends what the model was writing
     const typed = Array.from(input.value);
@@ -376,7 +377,6 @@
   });
 
   // --- write on: the model samples after the box's text, seeded
-  let writing = null;
   function writeOn() {
     cutBox(boxView.typed);  // a new continuation replaces the last
     boxView.own = 0;

@@ -1,8 +1,10 @@
-"""What the neuron page shows, computed with NumPy: a model's activations and predictions over a
-text, simple features of the text, every unit scored against every feature, gate saturation,
-and a character n-gram baseline to compare the model with.
+"""What the neuron page shows that needs the whole text at once, computed with NumPy: simple
+features of the text, every unit scored against every feature, gate saturation, and a character
+n-gram baseline to compare the model with. The page itself runs the model (minrnn/viz/model.js)
+for the activations and predictions it draws; it carries the model's weights for that.
 
-Only `model.trace` and `model.config` are read from the model; everything else works on arrays.
+Only `model.trace`, `model.config` and `model.params` are read from the model; everything else
+works on arrays.
 """
 import base64
 import dataclasses
@@ -230,7 +232,7 @@ def _codes(ix, n, V):
 def ngram_probs(train_ix, ix, V, order=NGRAM_ORDER, k=NGRAM_K):
     """p(ix[t] | the `order` characters before it), counted from train_ix with add-k
     smoothing: (count(context, char) + k) / (count(context) + k V). The first positions, with
-    less context, use what they have. NaN at t = 0, which has none (as predictions' p_self)."""
+    less context, use what they have. NaN at t = 0, which has none (as p_self's)."""
     ix = np.asarray(ix)
     p = np.full(len(ix), np.nan)
     for n in range(1, order + 1):

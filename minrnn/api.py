@@ -42,7 +42,6 @@ GREEDY_BELOW = 1e-6  # smaller temperatures overflow the logits; sampling at the
 VIZ_SAMPLE = 2000  # characters viz samples when given no text
 VIZ_MAX_CHARS = 100_000  # one span each: past this the page grows slow to draw
 VIZ_MAX_BYTES = 100_000_000  # the browser parses the page's data in one piece
-VIZ_LARGE_BYTES = 20_000_000  # past this a page takes seconds to open: say how to make it smaller
 TEXT_COPY = "text.txt"  # where a run trained on text= keeps its text, so that it can be resumed
 
 
@@ -503,7 +502,7 @@ class Model:
         """The neuron page, as `minrnn viz` writes it, shown inline in Jupyter; .save(path) writes it.
         The text shown: a file (or text=), its first `length` characters; else a sample of `length`
         (default 2000) after prime. train_text: the file the n-gram baseline is counted from
-        (default the run's training text). signals: the ones the page carries, a list or "h,c"
+        (default the run's training text). signals: the ones the page offers and ranks, a list or "h,c"
         (default all)."""
         source = "Model.viz"
         if length is not None:
@@ -518,7 +517,7 @@ class Model:
         if wrong or not signals:
             raise MinrnnError(f"--signals: {', '.join(map(repr, wrong)) or 'none given'}; the {cell.upper()}'s "
                               f"signals are {','.join(inspect.SIGNALS[cell])}")
-        size = inspect.page_bytes(len(ix), n_layers, hidden, len(set(signals)))
+        size = inspect.page_bytes(len(ix), n_layers, hidden)
         if len(ix) > VIZ_MAX_CHARS or size > VIZ_MAX_BYTES:
             fit = min(VIZ_MAX_CHARS, int(len(ix) * VIZ_MAX_BYTES / size))
             raise MinrnnError(f"a page of {len(ix):,} characters is too large to draw (about {size / 1e6:,.0f} MB); "
@@ -530,10 +529,6 @@ class Model:
                                        "ngram_warning": warning}, signals)
         page = page_template.render(page_data, f"minrnn viz: {where.parent.name}/{where.name}")
         lines = [note] if warning else []
-        if len(signals) > 1 and size > VIZ_LARGE_BYTES:
-            lines.insert(0, f"a large page: --signals h would make it about "
-                            f"{inspect.page_bytes(len(ix), n_layers, hidden, 1) / 1e6:.1f} MB (the leaderboard then "
-                            "ranks h alone; gate saturation still shows every gate)")
         for fi, f in enumerate(page_data["features"]):
             best = next((r for r in page_data["leaderboard"] if r[0] == fi), None)  # best first per feature
             lines.append(f"  {f['label']}: layer {best[1] + 1} {best[2]} unit {best[3]}, r {best[4]:+.2f}"

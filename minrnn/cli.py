@@ -159,8 +159,8 @@ def build_parser():
     v.add_argument("--seed", type=count, metavar="N", default=0, help="the sample's random seed")
     v.add_argument("--train-text", metavar="FILE", help="count the n-gram baseline from FILE").shown_default = (
         "the run's training text, named in the checkpoint")
-    v.add_argument("--signals", metavar="A,B", help="the signals the page carries per character and ranks, "
-                                                    "comma-separated; fewer make a smaller page").shown_default = (
+    v.add_argument("--signals", metavar="A,B", help="the signals the page offers and ranks, comma-separated "
+                                                    "(the page computes them: they cost it no size)").shown_default = (
         "all: h; an LSTM's h,tanh_c,i,f,o,g; a GRU's h,r,z,n")
     v.add_argument("--skip-unknown", action="store_true", help="drop characters outside the vocabulary")
     v.add_argument("--encoding", default="utf-8", metavar="NAME", help="the text files' encoding")

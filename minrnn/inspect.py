@@ -1,8 +1,10 @@
-"""What the neuron page shows, computed with NumPy: a model's activations and predictions over a
-text, simple features of the text, every unit scored against every feature, gate saturation,
-and a character n-gram baseline to compare the model with.
+"""What the neuron page shows that needs the whole text at once, computed with NumPy: simple
+features of the text, every unit scored against every feature, gate saturation, and a character
+n-gram baseline to compare the model with. The page itself runs the model (minrnn/viz/model.js)
+for the activations and predictions it draws; it carries the model's weights for that.
 
-Only `model.trace` and `model.config` are read from the model; everything else works on arrays.
+Only `model.trace`, `model.config` and `model.params` are read from the model; everything else
+works on arrays.
 """
 import base64
 import dataclasses
@@ -18,7 +20,7 @@ from .cells import CELLS
 SIGNALS = {name: cell.signals for name, cell in CELLS.items()}
 GATES = {name: cell.sigmoid_gates for name, cell in CELLS.items()}
 SATURATED = (0.1, 0.9)  # Karpathy, Johnson & Fei-Fei (2015): a gate below 0.1 is shut, above 0.9 open
-TOP_K = 5  # next-character predictions kept per position
+TOP_K = 5  # next-character predictions the page shows per position
 NGRAM_ORDER = 3  # characters of context
 # add-k smoothing. Measured on held-out tenths, nats/char for k = 0.01, 0.05, 0.2, 0.5:
 # tinyshakespeare 1.796, 1.777 (its best), 1.806, 1.870; the built-in Python corpus 0.804 (its
@@ -210,15 +212,12 @@ def saturation(layers_acts, cell):
 
 # --- predictions and the n-gram baseline -------------------------------------------------------
 
-def predictions(probs, ix, k=TOP_K):
-    """Per position t: the k likeliest next characters (indices, probabilities, likeliest
-    first), and p_self[t], the probability the model gave ix[t] before it came (NaN at t = 0:
-    the model starts by reading ix[0])."""
-    k = min(k, probs.shape[1])
-    top = np.argsort(-probs, axis=1, kind="stable")[:, :k]
-    p_self = np.full(len(ix), np.nan)
-    p_self[1:] = probs[np.arange(len(ix) - 1), ix[1:]]
-    return top, np.take_along_axis(probs, top, axis=1), p_self
+def p_self(probs, ix):
+    """p_self[t], the probability the model gave ix[t] before it came (NaN at t = 0: the model
+    starts by reading ix[0])."""
+    p = np.full(len(ix), np.nan)
+    p[1:] = probs[np.arange(len(ix) - 1), ix[1:]]
+    return p
 
 
 def _codes(ix, n, V):
@@ -233,7 +232,7 @@ def _codes(ix, n, V):
 def ngram_probs(train_ix, ix, V, order=NGRAM_ORDER, k=NGRAM_K):
     """p(ix[t] | the `order` characters before it), counted from train_ix with add-k
     smoothing: (count(context, char) + k) / (count(context) + k V). The first positions, with
-    less context, use what they have. NaN at t = 0, which has none (as predictions' p_self)."""
+    less context, use what they have. NaN at t = 0, which has none (as p_self's)."""
     ix = np.asarray(ix)
     p = np.full(len(ix), np.nan)
     for n in range(1, order + 1):
@@ -261,20 +260,13 @@ def mean_nats(p):
 
 # --- the page's data ---------------------------------------------------------------------------
 
-def quantise(a, gate):
-    """(T, H) activations as int8, unit-major (H, T): value * 127, a gate's [0, 1] first
-    stretched to [-1, 1] so that it uses the whole range and its midpoint sits at the colour
-    scale's white. Every signal is bounded (tanh or sigmoid), so one fixed scale serves all."""
-    a = np.asarray(a, np.float64)
-    if gate:
-        a = 2 * a - 1
-    return np.rint(np.clip(a.T, -1, 1) * 127).astype(np.int8)
-
-
-def page_bytes(T, n_layers, hidden, n_signals):
-    """About how large the page's data will be, in bytes, before it is computed: activations
-    (one byte a value), predictions (TOP_K indices and probabilities, two more floats), as base64."""
-    return int(4 / 3 * (T * n_layers * hidden * n_signals + T * (TOP_K * 6 + 8)))
+def page_bytes(T, n_layers, hidden):
+    """About how large the page will be, in bytes, before it is computed. The page computes
+    its signals and predictions from the weights it carries, so its size is the weights (an
+    LSTM's four gate blocks per layer, the most any cell has, as float32 base64) and a few
+    bytes per character (the text, the n-gram's probabilities), whatever signals it shows."""
+    weights = n_layers * 4 * hidden * 2 * hidden
+    return int(4 / 3 * 4 * weights + T * (1 + 4 / 3 * 4))
 
 
 def _finite(x, digits=4):
@@ -283,10 +275,12 @@ def _finite(x, digits=4):
 
 
 def page_data(model, ix, chars, ngram_p, info, signals=None):
-    """Everything the neuron page shows, as a JSON-ready dict whose large arrays are base64.
-    ngram_p: the baseline's p for every ix[t] (ngram_probs); info: strings about the model and
-    texts (checkpoint, text, ngram) shown as they are; signals: the ones whose values the page
-    carries character by character (default all: six a unit for an LSTM). Gate saturation is
+    """Everything the neuron page shows, as a JSON-ready dict whose large arrays are base64: the
+    model's weights (the page runs the model, minrnn/viz/model.js, over this text and whatever
+    its reader types), and what needs the whole text at once: unit scores, gate saturation, the
+    n-gram's probabilities. ngram_p: the baseline's p for every ix[t] (ngram_probs); info:
+    strings about the model and texts (checkpoint, text, ngram) shown as they are; signals: the
+    ones the page offers and ranks (default all: six a unit for an LSTM). Gate saturation is
     computed from every gate either way."""
     with threadpool_limits(1):  # small products: on a busy machine a second BLAS thread only waits
         return _page_data(model, ix, chars, ngram_p, info, signals)
@@ -297,7 +291,7 @@ def _page_data(model, ix, chars, ngram_p, info, signals):
     cell, n_layers, hidden = model.config.cell, model.config.layers, model.config.hidden
     signals = [name for name in SIGNALS[cell] if signals is None or name in signals]
     probs, layers_acts = model.trace(np.asarray(ix))
-    top, top_p, p_self = predictions(probs, ix)
+    p_rnn = p_self(probs, ix)
     text = "".join(chars[i] for i in ix)
     features = text_features(text)
     scores = score_units([{name: a[name] for name in signals} for a in layers_acts], features)
@@ -307,19 +301,19 @@ def _page_data(model, ix, chars, ngram_p, info, signals):
             for layer, signal, unit, r, auc in leaderboard(scores, f.name, by):
                 rows[(fi, layer, signal, unit)] = [fi, layer, signal, unit, _finite(r), _finite(auc)]
     board = sorted(rows.values(), key=lambda r: (r[0], -abs(r[4] or 0)))
-    rnn_wins = p_self[1:] > ngram_p[1:]
+    rnn_wins = p_rnn[1:] > ngram_p[1:]
     best = max(board, key=lambda r: abs(r[4] or 0), default=[0, 0, signals[0], 0])  # the page opens on it
     return {
         "info": info,
-        "model": {"cell": cell, "layers": n_layers, "hidden": hidden, "vocab_size": len(chars)},
+        "model": {"cell": cell, "layers": n_layers, "hidden": hidden, "vocab_size": len(chars),
+                  "embedding": model.config.embedding},
         "text": text,
         "signals": [signals for _ in range(n_layers)],
         "gates": list(GATES[cell]),
-        "acts": {f"{li}/{name}": b64(quantise(a[name], name in GATES[cell]))
-                 for li, a in enumerate(layers_acts) for name in signals},
-        "top_ix": b64(top.astype("<u2")),
-        "top_p": b64(top_p.astype("<f4")),
-        "p_self": b64(p_self.astype("<f4")),
+        # the checkpoint's own values in its own dtype, little-endian: the page runs the model
+        "weights": {name: {"shape": list(a.shape), "dtype": a.dtype.newbyteorder("<").str,
+                           "data": b64(a.astype(a.dtype.newbyteorder("<")))} for name, a in model.params.items()},
+        "top_k": TOP_K,
         "p_ngram": b64(ngram_p.astype("<f4")),
         "vocab": list(chars),
         "features": [{"name": f.name, "label": f.label, "about": f.about, "auc": f.binary is not None,
@@ -327,7 +321,7 @@ def _page_data(model, ix, chars, ngram_p, info, signals):
         "leaderboard": board,
         "saturation": [{g: [[_finite(x, 3) for x in lo], [_finite(x, 3) for x in hi]]
                         for g, (lo, hi) in s.items()} for s in saturation(layers_acts, cell)],
-        "summary": {"rnn_nats": _finite(mean_nats(p_self)), "ngram_nats": _finite(mean_nats(ngram_p)),
+        "summary": {"rnn_nats": _finite(mean_nats(p_rnn)), "ngram_nats": _finite(mean_nats(ngram_p)),
                     "rnn_wins": _finite(rnn_wins.mean(), 4), "ngram_order": NGRAM_ORDER, "ngram_k": NGRAM_K},
         "start": {"layer": best[1], "signal": best[2], "unit": best[3]},
     }

@@ -152,10 +152,10 @@ def test_trace_probabilities_are_the_models(cell, layers):
     ix, chars = data.encode(text)
     model = quote_model(chars, seed=4) if cell == "rnn" else make_model(len(chars), 8, cell, layers, seed=4)
     probs, acts = model.trace(ix)
-    top, top_p, p_self = inspect.predictions(probs, ix)
+    p_self = inspect.p_self(probs, ix)
     assert inspect.mean_nats(p_self) == pytest.approx(evaluate(model, ix, 1, 25), rel=1e-12)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0)
-    assert (np.diff(top_p, axis=1) <= 0).all() and (top_p[:, 0] == probs.max(axis=1)).all()
+    assert np.isnan(p_self[0]) and p_self[5] == probs[4, ix[5]]
     assert len(acts) == layers and all(set(a) == set(inspect.SIGNALS[cell]) for a in acts)
 
 
@@ -174,26 +174,18 @@ def test_traced_signals_are_the_cells(cell):
             np.testing.assert_allclose(a["h"], a["o"] * a["tanh_c"], atol=1e-12)
 
 
-def test_page_data_for_an_lstm_carries_every_signal_and_gate():
+def test_page_data_for_an_lstm_carries_its_weights_and_every_gate():
     text = quoted_text(400)
     ix, chars = data.encode(text)
     model = make_model(len(chars), 6, "lstm", 2, seed=0)
     ngram = inspect.ngram_probs(ix, ix, len(chars))
     page = inspect.page_data(model, ix, chars, ngram, {"checkpoint": "c", "text": "t", "ngram": "n"})
     arrays = decode_page_arrays(page)
-    assert set(page["acts"]) == {f"{l}/{s}" for l in (0, 1) for s in ("h", "tanh_c", "i", "f", "o", "g")}
-    assert arrays["acts"]["1/f"].shape == (6, 400)
+    assert page["signals"] == [["h", "tanh_c", "i", "f", "o", "g"]] * 2
+    for name, a in model.params.items():  # the model itself, to run in the page
+        assert page["weights"][name]["shape"] == list(a.shape) and np.array_equal(arrays["weights"][name], a)
     assert page["gates"] == ["i", "f", "o"] and len(page["saturation"]) == 2
     assert len(page["saturation"][1]["o"][0]) == 6
     small = inspect.page_data(model, ix, chars, ngram, {}, signals=["h"])
-    assert set(small["acts"]) == {"0/h", "1/h"} and {r[2] for r in small["leaderboard"]} == {"h"}
+    assert small["signals"] == [["h"]] * 2 and {r[2] for r in small["leaderboard"]} == {"h"}
     assert len(small["saturation"]) == 2  # saturation comes from every gate either way
-
-
-def test_quantised_activations_round_trip():
-    a = np.linspace(-1, 1, 9)[:, None] * np.ones((1, 3))
-    q = inspect.quantise(a, gate=False)
-    assert q.shape == (3, 9) and q.dtype == np.int8
-    np.testing.assert_allclose(q[0] / 127, a[:, 0], atol=0.5 / 127)
-    g = inspect.quantise((a + 1) / 2, gate=True)  # a gate's [0, 1] uses the whole int8 range
-    assert g.min() == -127 and g.max() == 127

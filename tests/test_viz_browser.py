@@ -3,8 +3,10 @@ request failing the test, and a user's clicks, keys and hovers do what they shou
 
 Skipped, saying why, where Playwright or Chromium is missing (.ci/run installs both on CI).
 
-Also a script: `python tests/test_viz_browser.py PAGE.html[#layer/signal/unit] OUT.png [CHAR]`
-screenshots a page the way the test does, hovering character CHAR (the README's picture was made so)."""
+Also a script: `python tests/test_viz_browser.py PAGE.html[#layer/signal/unit] OUT.png [CHAR [TEXT [N]]]`
+screenshots a page the way the test does, hovering character CHAR; with TEXT (\\n for a newline),
+typed into the box, the model writing N characters (200) on after it, and CHAR counted in the box
+(the README's pictures were made so)."""
 import shutil
 import sys
 from pathlib import Path
@@ -20,19 +22,25 @@ def chromium_path():
 
 
 class OpenPage:
-    """A page opened from disk in headless Chromium; any request other than file: or data: is
-    recorded in .blocked and aborted, and script errors land in .errors."""
+    """A page opened from disk in headless Chromium (in `browser`, or one of its own); any
+    request other than file: or data: is recorded in .blocked and aborted, and script errors
+    and dialogs (an alert() would be one) land in .errors."""
 
-    def __init__(self, path, fragment=""):
-        from playwright.sync_api import sync_playwright
-        self._pw = sync_playwright().start()
+    def __init__(self, path, fragment="", browser=None):
+        self._pw = None
+        self.own = browser is None
         try:
-            self.browser = self._pw.chromium.launch(executable_path=chromium_path(), args=ARGS)
+            if self.own:
+                from playwright.sync_api import sync_playwright
+                self._pw = sync_playwright().start()
+                browser = self._pw.chromium.launch(executable_path=chromium_path(), args=ARGS)
+            self.browser = browser
             self.blocked, self.errors = [], []
-            context = self.browser.new_context(viewport=VIEWPORT)
-            context.route("**/*", self._route)
-            self.page = context.new_page()
+            self.context = browser.new_context(viewport=VIEWPORT)
+            self.context.route("**/*", self._route)
+            self.page = self.context.new_page()
             self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+            self.page.on("dialog", lambda d: (self.errors.append(f"dialog: {d.message}"), d.dismiss()))
             self.page.goto(Path(path).resolve().as_uri() + (f"#{fragment}" if fragment else ""))
             self.page.wait_for_selector("body[data-ready]", timeout=30_000)
         except BaseException:
@@ -48,23 +56,35 @@ class OpenPage:
             route.abort()
 
     def close(self):
-        if getattr(self, "browser", None):
+        if getattr(self, "context", None):
+            self.context.close()
+        if self.own and getattr(self, "browser", None):
             self.browser.close()
-        self._pw.stop()
+        if self._pw:
+            self._pw.stop()
 
 
-@pytest.fixture
-def open_page():
+@pytest.fixture(scope="module")
+def browser():
+    """One Chromium for the module's pages (each page gets a context of its own)."""
     try:
-        import playwright.sync_api  # noqa: F401
+        from playwright.sync_api import sync_playwright
     except ImportError:
         pytest.skip("playwright is not installed (pip install '.[test]'): the page was not tried in a browser")
     if not chromium_path():
         pytest.skip("no chromium on PATH (apt-get install chromium): the page was not tried in a browser")
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=chromium_path(), args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def open_page(browser):
     pages = []
 
     def opener(path):
-        pages.append(OpenPage(path))
+        pages.append(OpenPage(path, browser=browser))
         return pages[-1]
 
     yield opener
@@ -168,12 +188,180 @@ def test_lstm_page_gate_saturation(open_page, tmp_path):
     assert p.locator("#saturation-plots circle.selected").count() == 1
 
 
+# --- the model in the page: the box, write-on ---------------------------------------------------
+
+BOX_TEXT = 'the cat said "hello" to the dog\nand the mat sat on a cat; then the dog said "hi"\n' * 2  # > 64: past a state snapshot
+
+
+@pytest.fixture(scope="module")
+def box_runs(tmp_path_factory):
+    """For each cell, with and without an embedding: (run folder, the page of it). Two float32
+    layers each (the checkpoint's usual dtype), a few iterations of training."""
+    from minrnn.cli import main
+    from viz_support import quoted_text, train_run
+    root = tmp_path_factory.mktemp("box")
+    (root / "t.txt").write_text(quoted_text(1200, seed=2) + "\n;", encoding="utf-8")
+    (root / "page.txt").write_text(quoted_text(300, seed=9), encoding="utf-8")
+    runs = {}
+    for cell in ("rnn", "lstm", "gru"):
+        for embedding in (0, 5):
+            folder = train_run(root / f"{cell}{embedding}", root / "t.txt", 15, "--cell", cell, "--layers", "2",
+                               "--hidden", "12", "--embedding", embedding, "--dtype", "float32")
+            assert main(["viz", str(folder), "--text", str(root / "page.txt"), "--out", str(folder / "page.html")]) == 0
+            runs[cell, embedding] = folder
+    return runs
+
+
+JS_PRODUCTS = """text => {
+  const D = JSON.parse(document.getElementById("minrnn-data").textContent);
+  const bytes = (b64) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  const model = new MinrnnModel.CharRNN(D.model, MinrnnModel.decodeParams(D.weights, bytes), {wasm: false});
+  let prev = model.zeroState(), cur = model.zeroState();
+  return Array.from(text).map((ch) => {
+    const logits = new Float64Array(D.model.vocab_size);
+    model.step(D.vocab.indexOf(ch), prev, cur, logits);
+    [prev, cur] = [cur, prev];
+    return Array.from(MinrnnModel.softmax(logits));
+  });
+}"""
+
+
+def type_into_box(p, text):
+    p.fill("#box-input", text)
+    p.evaluate("minrnnPage.settled()")
+
+
+def traced_probs(folder, text):
+    from minrnn import data
+    from minrnn.model import load
+    model, _, meta = load(folder)
+    ix, _ = data.encode(text, meta["vocab"])
+    return model.trace(ix)[0]
+
+
+def cli(capsys, *argv):
+    from support import run
+    code, out, err = run(capsys, *argv)
+    assert code == 0, err
+    return out
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("embedding", [0, 5])
+def test_box_is_the_model(open_page, box_runs, capsys, tmp_path, cell, embedding):
+    """The page's forward pass (model.js) is CharRNN's: on the page's own text and on text typed
+    into the box, every next-character distribution is CharRNN.trace's to 1e-4, the box's
+    nats/char is `minrnn eval`'s, and write-on at temperature near zero is what `minrnn sample
+    --greedy` prints after the same prime."""
+    import numpy as np
+    folder = box_runs[cell, embedding]
+    p = open_page(folder / "page.html").page
+    page_text = (folder.parent / "page.txt").read_text("utf-8")
+    np.testing.assert_allclose(p.evaluate("minrnnPage.probs(minrnnPage.main)"), traced_probs(folder, page_text), atol=1e-4)
+
+    type_into_box(p, BOX_TEXT)
+    traced = traced_probs(folder, BOX_TEXT)
+    np.testing.assert_allclose(p.evaluate("minrnnPage.probs(minrnnPage.box)"), traced, atol=1e-4)
+    assert p.evaluate("minrnnPage.simd")  # Chromium has WebAssembly SIMD: the products ran in it
+    # the same model with every product in JavaScript, as in a browser without WebAssembly SIMD
+    np.testing.assert_allclose(p.evaluate(JS_PRODUCTS, BOX_TEXT), traced, atol=1e-4)
+    (tmp_path / "box.txt").write_text(BOX_TEXT, encoding="utf-8")
+    out = cli(capsys, "eval", folder, tmp_path / "box.txt")
+    evaluated = float(out.split("loss ")[1].split(" nats")[0])
+    shown = float(p.inner_text("#box-nats"))
+    assert abs(shown - evaluated) <= 1e-4 + 1e-9 and abs(float(p.get_attribute("#box-nats", "data-value")) - evaluated) < 1e-4
+
+    p.fill("#write-temperature", "0.0001")
+    p.fill("#write-n", "60")
+    p.click("#write-on")
+    p.evaluate("minrnnPage.settled()")
+    written = "".join(p.locator("#box-text span.own").all_text_contents()).replace("\u21b5\n", "\n")
+    greedy = cli(capsys, "sample", folder, "--greedy", "--prime", BOX_TEXT, "--length", 60)
+    assert BOX_TEXT + written + "\n" == greedy
+
+
+def test_box_edits_unknown_characters_and_markup(open_page, box_runs, capsys, tmp_path):
+    """An edit in the middle gives what typing the edited text afresh gives; characters outside
+    the vocabulary are shown, counted and skipped as `minrnn eval --skip-unknown` skips them;
+    markup typed stays text and runs nothing; write-on is seeded and stays in the vocabulary."""
+    from minrnn.model import load
+    folder = box_runs["lstm", 5]
+    vocab = load(folder)[2]["vocab"]
+    p = open_page(folder / "page.html").page
+    probs = lambda: p.evaluate("minrnnPage.probs(minrnnPage.box)")
+
+    type_into_box(p, BOX_TEXT)
+    p.focus("#box-input")
+    p.evaluate("document.getElementById('box-input').setSelectionRange(100, 100)")
+    p.keyboard.type("ab")  # one input event a key, in the middle: the page reads on from the edit
+    p.evaluate("minrnnPage.settled()")
+    edited = BOX_TEXT[:100] + "ab" + BOX_TEXT[100:]
+    assert p.input_value("#box-input") == edited
+    after_edit, nats_after_edit = probs(), p.inner_text("#box-nats")
+    type_into_box(p, "")
+    type_into_box(p, edited)
+    assert probs() == after_edit and p.inner_text("#box-nats") == nats_after_edit  # bit for bit
+
+    foreign = "the \u03a9 cat\u00bf said \U0001d11e hi"  # none of the three in the vocabulary
+    assert not {"\u03a9", "\u00bf", "\U0001d11e"} & set(vocab)
+    type_into_box(p, foreign)
+    assert p.locator("#box-text span").count() == len(foreign)
+    assert p.locator("#box-text span.oov").all_text_contents() == ["\u03a9", "\u00bf", "\U0001d11e"]
+    assert "3 outside the model's vocabulary" in p.inner_text("#box-stats")
+    (tmp_path / "foreign.txt").write_text(foreign, encoding="utf-8")
+    out = cli(capsys, "eval", folder, tmp_path / "foreign.txt", "--skip-unknown")
+    assert abs(float(p.inner_text("#box-nats")) - float(out.split("loss ")[1].split(" nats")[0])) <= 1e-4 + 1e-9
+    p.locator("#box-text span.oov").first.hover()
+    assert "outside the model's vocabulary" in p.inner_text("#card")
+
+    markup = '<img src=x onerror=alert(1)></script><script>alert(2)</script>&amp;'
+    type_into_box(p, markup)
+    assert p.inner_text("#box-text") == markup and p.locator("img").count() == 0
+    assert p.locator("#box-text script").count() == 0
+
+    type_into_box(p, "the dog ")
+    p.fill("#write-seed", "7")
+    p.fill("#write-n", "80")
+    written = []
+    for _ in range(2):
+        p.keyboard.press("Control+Enter")  # the key does what the button does
+        p.evaluate("minrnnPage.settled()")
+        written.append("".join(p.locator("#box-text span.own").all_text_contents()))
+    assert written[0] == written[1] and len(p.locator("#box-text span.own").all_text_contents()) == 80
+    assert set(written[0].replace("\u21b5\n", "\n")) <= set(vocab)
+    p.fill("#write-seed", "8")
+    p.click("#write-on")
+    p.evaluate("minrnnPage.settled()")
+    assert "".join(p.locator("#box-text span.own").all_text_contents()) != written[0]
+    type_into_box(p, "the dog!")  # an edit ends the model's text
+    assert p.locator("#box-text span.own").count() == 0
+
+
+def test_open_benchmark_runs(browser, box_runs, capsys):
+    """benchmarks/viz_open.py end to end on a small page (a smoke test: its times are never asserted)."""
+    import re
+
+    from support import load_benchmark
+    load_benchmark("viz_open").main([str(box_runs["gru", 0] / "page.html"), "--repeats", "1"], browser)
+    out = capsys.readouterr().out
+    assert re.search(r"^interactive +median [\d.]+ s", out, re.M) and re.search(r"^read +median [\d.]+ s", out, re.M), out
+
+
 if __name__ == "__main__":
     page_path, png = sys.argv[1:3]  # PAGE may end in #layer/signal/unit, the unit to show
+    char = int(sys.argv[3]) if len(sys.argv) > 3 else 40
+    typed = sys.argv[4].replace("\\n", "\n") if len(sys.argv) > 4 else None  # \n: a newline
     opened = OpenPage(*page_path.split("#", 1))
     try:
-        opened.page.locator("#text span").nth(int(sys.argv[3]) if len(sys.argv) > 3 else 40).hover()
-        opened.page.screenshot(path=png)
+        p, where = opened.page, "#text span"
+        if typed is not None:  # into the box, and the model writes on after it
+            type_into_box(p, typed)
+            p.fill("#write-n", sys.argv[5] if len(sys.argv) > 5 else "200")
+            p.click("#write-on")
+            p.evaluate("minrnnPage.settled()")
+            where = "#box-text span"
+        p.locator(where).nth(char).hover()
+        p.screenshot(path=png)
         print(f"{png}; requests blocked: {opened.blocked or 'none'}; script errors: {opened.errors or 'none'}")
     finally:
         opened.close()

@@ -41,7 +41,8 @@ def test_viz_writes_a_self_contained_page(capsys, trained, tmp_path):
     page = page_of(html)
     text = text_path.read_text("utf-8")[:1500]
     assert page["text"] == text and page["model"] == {"cell": "rnn", "layers": 1, "hidden": 16,
-                                                      "vocab_size": len(set(text_path.read_text("utf-8")))}
+                                                      "vocab_size": len(set(text_path.read_text("utf-8"))),
+                                                      "embedding": 0}
     assert f"wrote {out}: {len(html.encode()) / 1e6:.1f} MB, 1,500 characters, rnn 1 x 16" in err
     assert "inside quotes: layer 1 h unit" in err
     full, chars = data.read_corpus(text_path)
@@ -50,24 +51,26 @@ def test_viz_writes_a_self_contained_page(capsys, trained, tmp_path):
     arrays = decode_page_arrays(page)
     ngram = inspect.ngram_probs(trained_on, full[:1500], len(chars))  # counted from what the RNN trained on
     np.testing.assert_allclose(arrays["p_ngram"], ngram.astype(np.float32))
-    assert arrays["acts"]["0/h"].shape == (16, 1500) and arrays["top_ix"].shape == (1500, 5)
+    model, _, _ = load(run_dir)  # the page runs the checkpoint's own weights, bit for bit
+    assert arrays["weights"].keys() == model.params.keys()
+    for name, a in model.params.items():
+        assert arrays["weights"][name].dtype == a.dtype and np.array_equal(arrays["weights"][name], a), name
 
 
 @pytest.mark.parametrize("run_fixture", ["trained", "trained_lstm"])
-def test_page_probabilities_are_what_eval_reports(capsys, request, tmp_path, run_fixture):
-    """The page's probability of every character that came, averaged as -log p, is the loss
-    `minrnn eval` prints for the same text, and train.evaluate's at batch 1."""
+def test_page_summary_is_what_eval_reports(capsys, request, tmp_path, run_fixture):
+    """The page's nats/char on its text is the loss `minrnn eval` prints for the same text (the
+    page's own forward pass is checked against it in the browser tests)."""
     run_dir, _ = request.getfixturevalue(run_fixture)
     text = quoted_text(800, seed=5)  # a text the training text did not hold
     path = tmp_path / "eval.txt"
     path.write_text(text, encoding="utf-8")
     code, _, err = run(capsys, "viz", run_dir, "--text", path, "--out", tmp_path / "p.html")
     assert code == 0, err
-    arrays = decode_page_arrays(page_of((tmp_path / "p.html").read_text("utf-8")))
-    page_nats = -np.log(arrays["p_self"][1:].astype(np.float64)).mean()
+    page_nats = page_of((tmp_path / "p.html").read_text("utf-8"))["summary"]["rnn_nats"]
     model, _, meta = load(run_dir)
     ix, _ = data.read_corpus(path, chars=meta["vocab"])
-    assert page_nats == pytest.approx(evaluate(model, ix, 1, 25), abs=1e-6)  # float32 on the page
+    assert page_nats == pytest.approx(evaluate(model, ix, 1, 25), abs=1e-4)
     code, out, _ = run(capsys, "eval", run_dir, path)
     assert code == 0 and f"loss {page_nats:.4f} nats/char" in out
 
@@ -79,14 +82,49 @@ def test_lstm_page_carries_every_signal(capsys, trained_lstm, tmp_path):
     assert code == 0 and "lstm 2 x 16" in err
     page = page_of(out.read_text("utf-8"))
     assert page["model"]["cell"] == "lstm" and page["signals"] == [["h", "tanh_c", "i", "f", "o", "g"]] * 2
-    assert decode_page_arrays(page)["acts"]["1/tanh_c"].shape == (16, 1000)
+    assert set(decode_page_arrays(page)["weights"]) == {"Wxh", "Whh", "bh", "Wxh.2", "Whh.2", "bh.2", "Why", "by"}
     assert [sorted(s) for s in page["saturation"]] == [["f", "i", "o"]] * 2
     code, _, err = run(capsys, "viz", run_dir, "--text", text_path, "--length", 1000, "--signals", "h,tanh_c",
                        "--out", tmp_path / "small.html")
-    small = (tmp_path / "small.html").stat().st_size
-    assert code == 0 and set(page_of((tmp_path / "small.html").read_text("utf-8"))["acts"]) == {
-        "0/h", "0/tanh_c", "1/h", "1/tanh_c"}
-    assert small < 0.5 * out.stat().st_size  # two signals of six: the page shrinks with them
+    small = page_of((tmp_path / "small.html").read_text("utf-8"))
+    assert code == 0 and small["signals"] == [["h", "tanh_c"]] * 2
+    assert {r[2] for r in small["leaderboard"]} <= {"h", "tanh_c"}  # the page offers and ranks those alone
+
+
+def test_page_size_per_value(capsys, trained_lstm, tmp_path):
+    """The page carries the weights (4 bytes each as base64: 16/3) and a few bytes a character,
+    nothing per unit and character: so the 2 x 256 LSTM's page of 10,000 characters with every
+    signal stays under 10 MB (the README measures a real one)."""
+    run_dir, text_path = trained_lstm
+    sizes = {}
+    for n in (500, 1500):
+        out = tmp_path / f"{n}.html"
+        code, _, err = run(capsys, "viz", run_dir, "--text", text_path, "--length", n, "--out", out)
+        assert code == 0, err
+        sizes[n] = out.stat().st_size
+        page = page_of(out.read_text("utf-8"))
+        for name, w in page["weights"].items():
+            assert w["dtype"] == "<f8" and len(w["data"]) == 4 * math.ceil(8 * math.prod(w["shape"]) / 3), name  # float64 run
+    per_char = (sizes[1500] - sizes[500]) / 1000
+    assert per_char < 16, per_char  # the text, its n-gram probability (float32, base64), some escaping
+    fixed = sizes[500] - 500 * per_char - sum(len(w["data"]) for w in page["weights"].values())
+    assert fixed < 200_000  # the template and what does not grow with the text
+    # the README's page: a 2 x 256 LSTM over tinyshakespeare's 65 characters, float32
+    from minrnn.model import ModelConfig
+    n_params = ModelConfig(vocab_size=65, cell="lstm", hidden=256, layers=2).n_params()
+    assert fixed + 10_000 * per_char + 16 / 3 * n_params < 10e6
+    assert inspect.page_bytes(10_000, 2, 256) > 16 / 3 * n_params  # the estimate the CLI checks is an upper bound
+
+
+def test_the_pages_webassembly_is_what_its_assembler_makes():
+    """model.js holds the bytes minrnn/viz/matvec_wasm.py assembles from its instructions."""
+    import base64
+    from importlib import resources
+
+    from minrnn.viz import matvec_wasm
+    js = (resources.files("minrnn.viz") / "model.js").read_text("utf-8")
+    held = re.search(r'const WASM = "([A-Za-z0-9+/=]+)";', js).group(1)
+    assert base64.b64decode(held) == matvec_wasm.module()
 
 
 def test_viz_samples_a_text_when_given_none(capsys, trained, tmp_path):

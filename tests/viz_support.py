@@ -47,9 +47,7 @@ def page_of(html):
 
 
 def decode_page_arrays(page):
-    """The page data's base64 arrays as NumPy arrays (activations (H, T) int8 per layer/signal)."""
-    T = len(page["text"])
-    arr = lambda key, dtype: np.frombuffer(base64.b64decode(page[key]), dtype)
-    acts = {k: np.frombuffer(base64.b64decode(v), np.int8).reshape(-1, T) for k, v in page["acts"].items()}
-    return {"acts": acts, "top_ix": arr("top_ix", "<u2").reshape(T, -1), "top_p": arr("top_p", "<f4").reshape(T, -1),
-            "p_self": arr("p_self", "<f4"), "p_ngram": arr("p_ngram", "<f4")}
+    """The page data's base64 arrays as NumPy arrays: the weights by name, and p_ngram."""
+    weights = {name: np.frombuffer(base64.b64decode(w["data"]), w["dtype"]).reshape(w["shape"])
+               for name, w in page["weights"].items()}
+    return {"weights": weights, "p_ngram": np.frombuffer(base64.b64decode(page["p_ngram"]), "<f4")}

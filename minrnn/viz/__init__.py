@@ -1,5 +1,6 @@
-"""The neuron page's template (page.html, page.css, page.js, shipped as package data), filled
-with a page's data into one self-contained HTML file: no network, no server."""
+"""The neuron page's template (page.html, page.css, page.js, and model.js, the model's forward
+pass in JavaScript; shipped as package data), filled with a page's data into one
+self-contained HTML file: no network, no server."""
 import html
 import json
 import re
@@ -13,6 +14,7 @@ def render(data, title):
     # JSON inside <script> must not hold "</script>" or "<!--": escaping every "<" (only strings
     # can contain one) rules both out and leaves valid JSON
     blob = json.dumps(data, ensure_ascii=True, allow_nan=False, separators=(",", ":")).replace("<", "\\u003c")
-    parts = {"title": html.escape(title), "css": read("page.css"), "js": read("page.js"), "data": blob}
+    parts = {"title": html.escape(title), "css": read("page.css"), "js": read("page.js"),
+             "model_js": read("model.js"), "data": blob}
     # one pass, so that nothing substituted is itself searched for placeholders
     return re.sub(r"\{\{(\w+)\}\}", lambda m: parts[m.group(1)], read("page.html"))

@@ -1,31 +1,103 @@
 "use strict";
-// The neuron page: reads the data minrnn viz put in #minrnn-data and draws everything from it.
+// The neuron page: reads the data minrnn viz put in #minrnn-data, runs the model (model.js) over
+// the page's text and over whatever the reader types, and draws everything from it.
 // No library and no request: the page must open from disk, offline.
 (function () {
   const D = JSON.parse(document.getElementById("minrnn-data").textContent);
   const $ = (id) => document.getElementById(id);
-  const chars = Array.from(D.text);  // code points, as Python counts characters
-  const T = chars.length, H = D.model.hidden;
+  const {CELLS, CharRNN, softmax, nats, pick, random, decodeParams} = MinrnnModel;
+  const m = D.model, H = m.hidden, V = m.vocab_size, K = Math.min(D.top_k, V);
+  const cell = CELLS[m.cell];
 
   function bytes(b64) {
     const s = atob(b64), out = new Uint8Array(s.length);
     for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
     return out;
   }
-  const topIx = new Uint16Array(bytes(D.top_ix).buffer);
-  const topP = new Float32Array(bytes(D.top_p).buffer);
-  const pSelf = new Float32Array(bytes(D.p_self).buffer);
+  const model = new CharRNN(m, decodeParams(D.weights, bytes));
   const pNgram = new Float32Array(bytes(D.p_ngram).buffer);
-  const K = topIx.length / T;
-  const decoded = {};  // a layer's signal is decoded when first shown: most are never looked at
-  function unitRow(layer, signal, unit) {
-    const key = layer + "/" + signal;
-    if (!decoded[key]) decoded[key] = new Int8Array(bytes(D.acts[key]).buffer);
-    return decoded[key].subarray(unit * T, (unit + 1) * T);  // unit-major: one unit is contiguous
-  }
+  const lookup = new Map(D.vocab.map((ch, i) => [ch, i]));
   const isGate = (signal) => D.gates.includes(signal);
   // a stored int8 q back to the signal's value (gates were stretched from [0, 1] to [-1, 1])
   const value = (signal, q) => isGate(signal) ? (q / 127 + 1) / 2 : q / 127;
+
+  // --- a text run through the model: what CharRNN.trace returns, kept one position at a time
+  // so that it can grow as the reader types and be cut back to where they edit. Signals are
+  // kept as int8 at 1/127 (a gate's [0, 1] stretched to [-1, 1] first), logits as float64.
+  const SNAP = 64;  // the state entering every 64th position is kept: an edit restarts from the last before it
+  const S = cell.signals.length, GATE = cell.signals.map(isGate);
+  class Trace {
+    constructor() {
+      this.ixs = [];  // what the model is to read
+      this.done = 0;  // how many of them it has read
+      this.sig = [];  // per position: Int8Array (layer, signal, unit)
+      this.logits = [];  // per position: Float64Array (V,), the next character's
+      this.state = model.zeroState();
+      this.next = model.zeroState();
+      this.snaps = [model.zeroState()];  // snaps[k]: the state entering position k * SNAP
+    }
+    push(ix) { this.ixs.push(ix); }
+    keep(n) {  // forget positions n onwards
+      this.ixs.length = Math.min(this.ixs.length, n);
+      if (this.done <= n) return;
+      const k = Math.floor(n / SNAP);
+      this.snaps.length = k + 1;
+      model.copyState(this.snaps[k], this.state);
+      this.done = k * SNAP;
+      this.sig.length = this.logits.length = this.done;
+    }
+    get ready() { return this.done === this.ixs.length; }
+    work() {  // read one more character
+      const t = this.done, logits = new Float64Array(V), q = new Int8Array(m.layers * S * H);
+      model.step(this.ixs[t], this.state, this.next, logits);
+      for (let l = 0; l < m.layers; l++) {
+        const series = cell.series(this.next[l], H);
+        for (let s = 0; s < S; s++) {
+          const x = series[s], gate = GATE[s], base = (l * S + s) * H;
+          for (let u = 0; u < H; u++) {
+            const v = gate ? 2 * x[u] - 1 : x[u];
+            q[base + u] = Math.round((v > 1 ? 1 : v < -1 ? -1 : v) * 127);
+          }
+        }
+      }
+      [this.state, this.next] = [this.next, this.state];
+      this.sig.push(q);
+      this.logits.push(logits);
+      this.done++;
+      if (this.done % SNAP === 0) {
+        const snap = model.zeroState();
+        model.copyState(this.state, snap);
+        this.snaps[this.done / SNAP] = snap;
+      }
+    }
+    q(t, layer, signal, unit) { return this.sig[t][(layer * S + cell.signals.indexOf(signal)) * H + unit]; }
+    pSelf(t) { return t > 0 && t <= this.done ? softmax(this.logits[t - 1])[this.ixs[t]] : NaN; }
+  }
+
+  // --- work in slices, so that the page answers while the model reads: the box's work first
+  const queues = {box: [], main: []};  // functions doing one piece of work; true when finished
+  const channel = new MessageChannel(), waiting = [];  // waiting: settled()'s promises
+  let pumping = false;
+  function pump() {
+    const until = performance.now() + 30;
+    for (const name of ["box", "main"]) {
+      const q = queues[name];
+      while (q.length && performance.now() < until) if (q[0]()) q.shift();
+      if (q.length) break;
+    }
+    if (queues.box.length || queues.main.length) channel.port2.postMessage(0);
+    else { pumping = false; for (const f of waiting.splice(0)) f(); }
+  }
+  channel.port1.onmessage = pump;
+  function schedule(name, job) {
+    queues[name].push(job);
+    if (!pumping) { pumping = true; channel.port2.postMessage(0); }
+  }
+
+  const chars = Array.from(D.text);  // code points, as Python counts characters
+  const T = chars.length;
+  const main = new Trace();
+  for (const ch of chars) main.push(lookup.get(ch));
 
   // diverging scale, -1 blue .. 0 white .. +1 red, one colour per int8 level
   const LOW = [60, 130, 200], HIGH = [230, 85, 70];
@@ -49,9 +121,8 @@
   }
 
   // --- header and notes
-  const m = D.model;
   $("about-model").textContent = `${m.cell.toUpperCase()}, ${m.layers} layer${m.layers > 1 ? "s" : ""} \u00d7 ` +
-    `${m.hidden} units, ${m.vocab_size} characters \u00b7 ${D.info.checkpoint}`;
+    `${m.hidden} units, ${m.vocab_size} characters${m.embedding ? `, embedding ${m.embedding}` : ""} \u00b7 ${D.info.checkpoint}`;
   $("about-text").textContent = D.info.text;
   const s = D.summary;
   const summary = $("summary");
@@ -69,20 +140,26 @@
        `${fmt(100 * s.rnn_wins, 1)}% of characters.`);
   para(D.info.ngram, "note" + (D.info.ngram_warning ? " warn" : ""));
 
-  // --- the text, one span per character
-  const box = $("text"), spans = new Array(T), frag = document.createDocumentFragment();
-  chars.forEach((ch, t) => {
+  // one span per character; `t` is its position in the trace (-1: outside the vocabulary, not read)
+  function charSpan(ch, i, t, cls) {
     const span = document.createElement("span");
-    span.dataset.t = t;
+    span.dataset.i = i;
+    if (t < 0) span.className = "oov";
+    if (cls) span.classList.add(cls);
     if (ch === "\n") {  // a visible mark, so that a unit's value at a newline can be seen too
-      span.className = "nl";
+      span.classList.add("nl");
       span.textContent = "\u21b5\n";
     } else {
-      span.textContent = ch;
+      span.textContent = ch;  // text, never markup: whatever was typed stays text
     }
-    spans[t] = span;
-    frag.appendChild(span);
-  });
+    return span;
+  }
+
+  // --- the two texts the page shows: the page's own (the main view) and the box's
+  // Each: its characters, their spans, the trace position of each, and the trace.
+  const mainView = {chars, spans: [], pos: chars.map((_, i) => i), trace: main, ngram: true};
+  const box = $("text"), frag = document.createDocumentFragment();
+  chars.forEach((ch, i) => frag.appendChild(mainView.spans[i] = charSpan(ch, i, i)));
   box.appendChild(frag);
 
   // --- controls
@@ -104,7 +181,8 @@
   $("prev").onclick = () => step(-1);
   $("next").onclick = () => step(1);
   document.addEventListener("keydown", (e) => {
-    // the unit number and the menus keep their own arrows; the view's radio buttons do not
+    if (e.key === "Enter" && e.ctrlKey) { writeOn(); e.preventDefault(); return; }
+    // the unit number, the menus and the box keep their own arrows; the view's radio buttons do not
     if (e.target.closest && e.target.closest("input[type=number], select, textarea")) return;
     if (e.key === "ArrowRight" || e.key === "ArrowDown") step(1);
     else if (e.key === "ArrowLeft" || e.key === "ArrowUp") step(-1);
@@ -129,6 +207,20 @@
     surprise: () => ["expected (p = 1)", "surprising (p = 0)"],
     ngram: () => [`n-gram better (${NGRAM_NATS}+ nats)`, "RNN better"],
   };
+  // colour a view's spans from..to; what the model has not read yet stays white
+  function paintSpans(view, from, to) {
+    const tr = view.trace;
+    for (let i = from; i < to; i++) {
+      const t = view.pos[i];
+      let c = "";
+      if (t >= 0 && t < tr.done) {
+        if (state.view === "unit") c = palette[tr.q(t, state.layer, state.signal, state.unit) + 127];
+        else if (state.view === "surprise") c = colour(1 - 2 * tr.pSelf(t));  // the probability the model gave it
+        else if (view.ngram) c = colour(Math.log(tr.pSelf(t) / pNgram[t]) / NGRAM_NATS);  // log p(RNN) - log p(n-gram)
+      }
+      view.spans[i].style.backgroundColor = c;
+    }
+  }
   function paint() {
     document.querySelector(`input[name=view][value=${state.view}]`).checked = true;
     layerSel.value = state.layer;
@@ -141,40 +233,34 @@
     const [low, high] = LEGENDS[state.view]();
     $("legend-low").textContent = low;
     $("legend-high").textContent = high;
-    if (state.view === "unit") {
-      const row = unitRow(state.layer, state.signal, state.unit);
-      for (let t = 0; t < T; t++) spans[t].style.backgroundColor = palette[row[t] + 127];
-    } else if (state.view === "surprise") {  // the probability the model gave each character
-      for (let t = 0; t < T; t++) spans[t].style.backgroundColor = colour(1 - 2 * pSelf[t]);
-    } else {  // log p(RNN) - log p(n-gram) of each character
-      for (let t = 0; t < T; t++) {
-        spans[t].style.backgroundColor = colour(Math.log(pSelf[t] / pNgram[t]) / NGRAM_NATS);
-      }
-    }
+    paintSpans(mainView, 0, mainView.spans.length);
+    paintSpans(boxView, 0, boxView.spans.length);
     markSelection();
   }
 
   // --- the hover card: the model's view of the next character
   const card = $("card");
   let hovered = null;
-  box.addEventListener("mouseover", (e) => {
-    const span = e.target.closest("span[data-t]");
-    if (!span) return;
-    if (hovered) hovered.classList.remove("hover");
-    hovered = span;
-    span.classList.add("hover");
-    fillCard(+span.dataset.t);
-    const r = span.getBoundingClientRect();
-    card.hidden = false;
-    const w = card.offsetWidth, h = card.offsetHeight;
-    card.style.left = Math.min(r.left, innerWidth - w - 4) + "px";
-    card.style.top = (r.bottom + 4 + h < innerHeight ? r.bottom + 4 : r.top - h - 4) + "px";
-  });
-  box.addEventListener("mouseleave", () => {
-    card.hidden = true;
-    if (hovered) hovered.classList.remove("hover");
-    hovered = null;
-  });
+  function hoverable(el, view) {
+    el.addEventListener("mouseover", (e) => {
+      const span = e.target.closest("span[data-i]");
+      if (!span) return;
+      if (hovered) hovered.classList.remove("hover");
+      hovered = span;
+      span.classList.add("hover");
+      fillCard(view, +span.dataset.i);
+      const r = span.getBoundingClientRect();
+      card.hidden = false;
+      const w = card.offsetWidth, h = card.offsetHeight;
+      card.style.left = Math.min(r.left, innerWidth - w - 4) + "px";
+      card.style.top = (r.bottom + 4 + h < innerHeight ? r.bottom + 4 : r.top - h - 4) + "px";
+    });
+    el.addEventListener("mouseleave", () => {
+      card.hidden = true;
+      if (hovered) hovered.classList.remove("hover");
+      hovered = null;
+    });
+  }
   function line(parent, cls, text) {
     const el = document.createElement("div");
     if (cls) el.className = cls;
@@ -182,27 +268,136 @@
     parent.appendChild(el);
     return el;
   }
-  function fillCard(t) {
+  function fillCard(view, i) {
     card.innerHTML = "";
-    const q = unitRow(state.layer, state.signal, state.unit)[t];
-    line(card, "", `'${show(chars[t])}' at ${t} \u00b7 unit value ${value(state.signal, q).toFixed(3)}`);
+    const t = view.pos[i], tr = view.trace, ch = view.chars[i];
+    if (t < 0) {
+      line(card, "", `'${show(ch)}' at ${i} is outside the model's vocabulary: shown, not read, ` +
+                     "left out of nats/char (as minrnn eval --skip-unknown does)");
+      return;
+    }
+    if (t >= tr.done) {
+      line(card, "", `'${show(ch)}' at ${i} \u00b7 the model has not read it yet`);
+      return;
+    }
+    line(card, "", `'${show(ch)}' at ${i} \u00b7 unit value ` +
+                   `${value(state.signal, tr.q(t, state.layer, state.signal, state.unit)).toFixed(3)}`);
     if (t > 0) {
-      line(card, "", `p(this character): RNN ${fmt(pSelf[t], 4)} \u00b7 n-gram ${fmt(pNgram[t], 4)}`);
+      line(card, "", `p(this character): RNN ${fmt(tr.pSelf(t), 4)}` + (view.ngram ? ` \u00b7 n-gram ${fmt(pNgram[t], 4)}` : ""));
     }
     card.appendChild(document.createElement("hr"));
     line(card, "", "next, as the RNN sees it:");
-    const actual = t + 1 < T ? chars[t + 1] : null;
-    for (let k = 0; k < K; k++) {
-      const ch = D.vocab[topIx[t * K + k]], p = topP[t * K + k];
-      const row = line(card, "pred" + (ch === actual ? " actual" : ""));
-      line(row, "ch", show(ch));
-      line(row, "p", p.toFixed(4));
-      line(row, "bar").style.width = Math.round(90 * p) + "px";
+    const p = softmax(tr.logits[t]);
+    const top = Array.from(p.keys()).sort((a, b) => p[b] - p[a] || a - b).slice(0, K);  // likeliest first, ties by index
+    const came = tr.ixs[t + 1];  // the next character the model read (an unknown one between is not)
+    for (const v of top) {
+      const row = line(card, "pred" + (v === came ? " actual" : ""));
+      line(row, "ch", show(D.vocab[v]));
+      line(row, "p", p[v].toFixed(4));
+      line(row, "bar").style.width = Math.round(90 * p[v]) + "px";
     }
-    if (actual !== null) {
-      line(card, "actual-next", `came: '${show(actual)}', p = ${fmt(pSelf[t + 1], 4)}`);
-    }
+    if (came !== undefined) line(card, "actual-next", `came: '${show(D.vocab[came])}', p = ${fmt(p[came], 4)}`);
   }
+  hoverable(box, mainView);
+
+  // --- the box: what the reader types, read as they type it
+  const input = $("box-input"), boxText = $("box-text");
+  // typed: how many of its characters were typed; own: how many the model wrote on after them
+  const boxView = {chars: [], spans: [], pos: [], trace: new Trace(), ngram: false, typed: 0, own: 0};
+  hoverable(boxText, boxView);
+  // the trace's positions [0, typedKnown) are the typed text's known characters; after them
+  // come what the model wrote on, if anything
+  const typedKnown = () => boxView.pos.slice(0, boxView.typed).filter((t) => t >= 0).length;
+  function boxStats() {
+    const tr = boxView.trace, n = typedKnown(), unknown = boxView.typed - n;
+    const about = $("box-about");
+    if (tr.done < tr.ixs.length) {
+      $("box-nats").textContent = "\u2026";
+      about.textContent = `reading: ${tr.done} of ${tr.ixs.length} characters`;
+      return;
+    }
+    let total = 0;  // -log p of every known character after the first, as eval sums it
+    for (let t = 1; t < n; t++) total += nats(tr.logits[t - 1], tr.ixs[t]);
+    const mean = n > 1 ? total / (n - 1) : NaN;
+    $("box-nats").textContent = fmt(mean, 4);
+    $("box-nats").dataset.value = Number.isFinite(mean) ? mean : "";
+    about.textContent = `over ${boxView.typed} character${boxView.typed === 1 ? "" : "s"}` +
+      (unknown ? `; ${unknown} outside the model's vocabulary, shown struck through and skipped ` +
+                 "(as minrnn eval --skip-unknown does)" : "") +
+      (boxView.own ? `; then ${boxView.own} written by the model (in italics)` : "");
+  }
+  // the job that reads the box's text: one character a call, colouring each as it is read
+  let boxJob = null;
+  function readBox() {
+    if (boxJob) return;
+    boxJob = () => {
+      const tr = boxView.trace;
+      if (!tr.ready) {
+        const t = tr.done;
+        tr.work();
+        const i = boxView.pos.indexOf(t, t);  // a span's index is at least its trace position
+        if (i >= 0) paintSpans(boxView, i, i + 1);
+      }
+      if (!tr.ready) return false;
+      boxJob = null;
+      boxStats();
+      return true;
+    };
+    schedule("box", boxJob);
+  }
+  function cutBox(n) {  // keep the box's first n characters
+    const tr = boxView.trace;
+    for (const span of boxView.spans.splice(n)) span.remove();
+    boxView.chars.length = boxView.pos.length = n;
+    tr.keep(boxView.pos.reduce((k, t) => (t >= 0 ? t + 1 : k), 0));
+  }
+  function addToBox(list, cls) {
+    const tr = boxView.trace, frag = document.createDocumentFragment();
+    for (const ch of list) {
+      const ix = lookup.get(ch), i = boxView.chars.length, t = ix === undefined ? -1 : tr.ixs.length;
+      if (t >= 0) tr.push(ix);
+      boxView.chars.push(ch);
+      boxView.pos.push(t);
+      frag.appendChild(boxView.spans[i] = charSpan(ch, i, t, cls));
+    }
+    boxText.appendChild(frag);
+  }
+  let writing = null;  // the write-on job running, if any
+  input.addEventListener("input", () => {
+    writing = null;  // an edit ends what the model was writing
+    const typed = Array.from(input.value);
+    let p = 0;  // the edit's start: what is unchanged before it is kept, with its state
+    while (p < boxView.typed && p < typed.length && typed[p] === boxView.chars[p]) p++;
+    cutBox(p);
+    boxView.typed = typed.length;
+    boxView.own = 0;
+    addToBox(typed.slice(p));
+    boxStats();
+    readBox();
+  });
+
+  // --- write on: the model samples after the box's text, seeded
+  function writeOn() {
+    cutBox(boxView.typed);  // a new continuation replaces the last
+    boxView.own = 0;
+    const n = Math.max(1, Math.min(5000, parseInt($("write-n").value, 10) || 200));
+    const temperature = Math.max(0, parseFloat($("write-temperature").value) || 0);
+    const rng = random(parseInt($("write-seed").value, 10) || 0);
+    const job = () => {
+      if (writing !== job) return true;  // cancelled by an edit or another write-on
+      const tr = boxView.trace;
+      if (!tr.ready) { tr.work(); paintSpans(boxView, boxView.spans.length - 1, boxView.spans.length); return false; }
+      if (boxView.own >= n) { writing = null; boxStats(); return true; }
+      // with nothing typed, the first character is drawn at random (as minrnn sample with no --prime)
+      const ix = tr.done ? pick(tr.logits[tr.done - 1], rng(), temperature) : Math.floor(rng() * V);
+      addToBox([D.vocab[ix]], "own");
+      boxView.own++;
+      return false;
+    };
+    writing = job;
+    schedule("box", job);
+  }
+  $("write-on").onclick = writeOn;
 
   // --- the leaderboard
   const featSel = $("board-feature"), bySel = $("board-by"), tbody = document.querySelector("#board-table tbody");
@@ -301,5 +496,26 @@
 
   renderBoard();
   paint();
-  document.body.dataset.ready = "1";  // for the browser test: everything is drawn
+  document.body.dataset.interactive = "1";  // the controls and the box answer from here on
+  // the page's own text, read in slices between which the page answers; coloured every 2048
+  // characters (each repaint of a long text costs as much as reading a few hundred more)
+  const progress = $("progress");
+  let painted = 0;
+  schedule("main", () => {
+    main.work();
+    if (!main.ready && main.done % 2048) return false;
+    paintSpans(mainView, painted, main.done);
+    painted = main.done;
+    progress.textContent = main.ready ? "" : `the model is reading the text: ${main.done.toLocaleString()} of ${T.toLocaleString()} characters`;
+    if (!main.ready) return false;
+    document.body.dataset.ready = "1";  // for the browser test: everything is drawn
+    return true;
+  });
+
+  // for tests and the console: the traces, and a promise kept when the model has read everything
+  window.minrnnPage = {
+    main, box: boxView.trace, simd: model.products.wasm,
+    probs: (trace) => trace.logits.map((y) => Array.from(softmax(y))),
+    settled: () => new Promise((resolve) => (pumping ? waiting.push(resolve) : resolve())),
+  };
 })();

@@ -23,10 +23,12 @@ CHECKPOINT_MINUTES = 10  # latest.npz is written at least this often, so that a 
 MODEL_FIELDS = tuple(f.name for f in dataclasses.fields(ModelConfig) if f.name != "vocab_size")
 ARCHITECTURE = ("cell", "hidden", "layers", "embedding")  # what fixes the weights' shapes
 BUDGET = ("iterations", "epochs", "minutes")
-# The default shards (benchmarks/train_speed.py --shards): 16 streams a shard keep each shard's
-# products large enough to run near BLAS's speed, and 8 shards feed 8 cores
+# The default shards (README, "Speed"; benchmarks/train_speed.py --shards): a shard needs about 16
+# streams for its products to run near BLAS's speed, and more shards than 2 cost more in smaller
+# products and Python per step than they gain (on 2 cores, 4 shards of 16 streams ran 15-25%
+# slower than 2 of 32); a machine with more cores gives each shard's worker more BLAS threads
 STREAMS_PER_SHARD = 16
-MAX_DEFAULT_SHARDS = 8
+MAX_DEFAULT_SHARDS = 2
 
 
 def setting(kind, default, help, *, above=None, low=None, below=None, high=None, choices=None, unset=None,

@@ -14,6 +14,7 @@ import json
 import math
 import os
 import shutil
+import signal
 import socket
 import sys
 import tempfile
@@ -300,15 +301,18 @@ def _run(ray, tune, record, text, out, address, cpus, restore, say):
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     shut = _connect(ray, address, cpus)
     try:
-        grid = _tuner(tune, record, text, out, restore, say).fit()
-        unfinished = len(grid) - grid.num_terminated - grid.num_errors
+        tuner = _tuner(tune, record, text, out, restore, say)
+        ours = signal.getsignal(signal.SIGINT)
+        tuner.fit()
+        # Tune stops at a Ctrl-C (saving its state) and then, only then, puts the SIGINT handler
+        # it found back in place; the trials' statuses say TERMINATED either way
+        interrupted = signal.getsignal(signal.SIGINT) is ours
     finally:
         if shut:
             ray.shutdown()
     rows = report(out, say=say)
-    if unfinished:
-        raise MinrnnError(f"the search was interrupted with {unfinished} trial(s) unfinished; continue it with "
-                          f"minrnn tune --resume {out}", exit_code=130)
+    if interrupted:
+        raise MinrnnError(f"the search was interrupted; continue it with minrnn tune --resume {out}", exit_code=130)
     return rows
 
 

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import config, data, plot
+from . import checkpoint, config, data, plot
 from .errors import MinrnnError
-from .train import streams_for, train as _train_loop
+from .train import budget_used, streams_for, train as _train_loop
 
 # The default space, from what the defaults' sweep taught on two cores (README, "Defaults"): the
 # GRU learnt fastest per minute, then the vanilla cell; 1-3 layers of 128-384 units fit minutes
@@ -179,6 +179,15 @@ def trial(settings, *, text, trials_dir):
                 shutil.copyfile(out / "latest.npz", Path(d) / "latest.npz")
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
 
+    latest = out / "latest.npz"
+    if latest.exists():
+        meta = checkpoint.load(latest, names=())[1]
+        if budget_used(config.Config(**settings), None, meta["iteration"], meta["elapsed_s"]) >= 1:
+            # it ended just as the search was interrupted, before Tune heard: say its end again
+            log = plot.read_log(out)
+            tune.report({**{k: float(v[-1]) for k, v in log.items()}, "iteration": int(log["iteration"][-1]),
+                         "best_val": float(np.nanmin(log["val_loss"])), "node_id": node})
+            return
     # a latest.npz here is this trial's own (Tune's checkpoint, or saved just before a failure)
     _train(text, out=out, resume=out if (out / "latest.npz").exists() else None, quiet=True, on_eval=report,
            **settings)

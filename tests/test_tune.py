@@ -193,8 +193,8 @@ def test_resume_search(folder, cluster, capsys):
     finally:
         p.kill()
     assert p.returncode == 130 and "minrnn tune --resume" in output, output
-    code, _, err = run(capsys, "tune", "--resume", out, "--address", cluster.address)
-    assert code == 0, err
+    code, resumed, err = run(capsys, "tune", "--resume", out, "--address", cluster.address)
+    assert code == 0 and "failed" not in resumed, resumed + err
     assert all((out / "trials" / i / "log.csv").read_bytes() == log for i, log in finished.items())
     table = (out / "report.txt").read_text().split("best:")[0].splitlines()[1:-1]
     assert len(table) == 3

@@ -1,59 +1,41 @@
-"""The `minrnn` command: argparse subcommands calling the package's functions, and the one
-place where errors become a single line on stderr and an exit code (2: bad input, 1: failure).
+"""The `minrnn` command: argparse subcommands that call the API a notebook calls (api.py) and
+print what it returns, and the one place where errors become a single line on stderr and an
+exit code (2: bad input, 1: failure).
 
 argparse only parses: `train`'s settings, their help, defaults and valid values come from
 config.Config, and config.check judges a configuration whatever its source."""
 import argparse
-import dataclasses
-import math
-import os
 import signal
 import sys
 import textwrap
 import time
-from pathlib import Path
 
-import numpy as np
-
-from . import __version__, checkpoint, config, data, inspect, plot, run, tune, viz
+from . import __version__, api, config, data, tune
+from .api import info
 from .classic import run_classic
 from .errors import MinrnnError
-from .model import ModelConfig, load as load_model
-from .run import RunFolder
-from .sample import generate, prime
-from .train import evaluate, train
+from .model import ModelConfig
 
-GREEDY_BELOW = 1e-6  # smaller temperatures overflow the logits; sampling at them is argmax anyway
 METAVARS = {int: "N", float: "X", str: "NAME"}
-VIZ_SAMPLE = 2000  # characters viz samples when given no text
-VIZ_MAX_CHARS = 100_000  # one span each: past this the page grows slow to draw
-VIZ_MAX_BYTES = 100_000_000  # the browser parses the page's data in one piece
-VIZ_LARGE_BYTES = 20_000_000  # past this a page takes seconds to open: say how to make it smaller
 
 
-def _number(kind, low, inclusive):
+def _number(kind, low, inclusive, high=None):
+    """An argparse type: the text as a number, judged by api.number_problem (what the API's
+    keywords are judged by)."""
     def parse(text):
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a valid {kind.__name__}") from None
-        if not (value >= low if inclusive else value > low) or (kind is float and not math.isfinite(value)):
-            raise argparse.ArgumentTypeError(f"{text} must be {'>=' if inclusive else '>'} {low}")
+            raise argparse.ArgumentTypeError(f"{text!r} is not a{'n int' if kind is int else ' number'}") from None
+        why = api.number_problem(value, kind, low, inclusive, high)
+        if why:
+            raise argparse.ArgumentTypeError(f"{text} {why}")
         return value
     return parse
 
 
 positive_int, positive_float = _number(int, 0, False), _number(float, 0, False)
 count = _number(int, 0, True)
-
-
-def _at_most(parse, high):
-    def bounded(text):
-        value = parse(text)
-        if value > high:
-            raise argparse.ArgumentTypeError(f"{text} must be <= {high}")
-        return value
-    return bounded
 
 
 def _setting(name):
@@ -115,7 +97,7 @@ def build_parser():
     c.add_argument("--hidden", type=positive_int, metavar="N", default=100, help="hidden units")
     c.add_argument("--seq-length", type=positive_int, metavar="N", default=25, help="BPTT chunk length")
     c.add_argument("--lr", type=positive_float, metavar="X", default=0.1, help="Adagrad learning rate")
-    c.add_argument("--seed", type=_at_most(count, 2**32 - 1), metavar="N", default=0, help="RandomState seed")
+    c.add_argument("--seed", type=_number(int, 0, True, 2**32 - 1), metavar="N", default=0, help="RandomState seed")
     c.add_argument("--iterations", type=positive_int, metavar="N", help="stop after this many").shown_default = "until Ctrl-C"
     c.add_argument("--sample-every", type=positive_int, metavar="N", default=100, help="iterations between samples")
     c.add_argument("--sample-length", type=positive_int, metavar="N", default=200, help="characters per sample")
@@ -134,9 +116,11 @@ def build_parser():
             t.add_argument(config.flag(name), type=_setting(name), default=argparse.SUPPRESS, help=m["help"],
                            metavar=metavar).shown_default = config.shown_default(name)
     t.add_argument("--out", metavar="DIR", help="run folder").shown_default = "runs/<corpus>-<time>"
-    t.add_argument("--resume", metavar="DIR", help="continue the run in DIR exactly (its latest.npz)")
+    t.add_argument("--resume", metavar="DIR", help="continue the run in DIR exactly (its latest.npz)"
+                   ).shown_default = "none: a new run"
     t.add_argument("--init-from", metavar="CKPT", help="start a new run from a checkpoint's weights (a run "
-                                                        "folder: its best.npz, else latest.npz)")
+                                                        "folder: its best.npz, else latest.npz)"
+                   ).shown_default = "none: weights drawn from --seed"
     t.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
     s = sub.add_parser("sample", help="generate text from a checkpoint",
@@ -144,7 +128,7 @@ def build_parser():
     s.add_argument("checkpoint", help="a .npz file, or a run folder (its best.npz, else latest.npz)")
     s.add_argument("--length", type=positive_int, metavar="N", default=500, help="characters to generate")
     s.add_argument("--temperature", type=positive_float, metavar="X", default=1.0,
-                   help=f"> 0: below 1 more conservative, above 1 more varied; below {GREEDY_BELOW:g} it is "
+                   help=f"> 0: below 1 more conservative, above 1 more varied; below {api.GREEDY_BELOW:g} it is "
                         "--greedy")
     s.add_argument("--prime", default="", metavar="TEXT", help="text to start from").shown_default = "one random character"
     s.add_argument("--seed", type=count, metavar="N", default=0, help="random seed")
@@ -169,7 +153,7 @@ def build_parser():
     which.add_argument("--prime", default="", metavar="TEXT", help="sample the text from the model, starting with "
                                                                     "this").shown_default = "one random character"
     v.add_argument("--length", type=positive_int, metavar="N", help="characters: of the sample, or the first of "
-                                                                    "FILE").shown_default = f"{VIZ_SAMPLE}, or all of FILE"
+                                                                    "FILE").shown_default = f"{api.VIZ_SAMPLE}, or all of FILE"
     v.add_argument("--seed", type=count, metavar="N", default=0, help="the sample's random seed")
     v.add_argument("--train-text", metavar="FILE", help="count the n-gram baseline from FILE").shown_default = (
         "the run's training text, named in the checkpoint")
@@ -219,17 +203,8 @@ def build_parser():
     return parser
 
 
-def _check_sample_length(n, flag):
-    # generate() holds the indices and the decoded text: about 20 bytes a character
-    config.check_fits(20 * n, f"{flag} {n}")
-
-
-def info(text):
-    print(f"minrnn: {text}", file=sys.stderr, flush=True)
-
-
 def cmd_classic(args):
-    _check_sample_length(args.sample_length, "--sample-length")
+    api.sample_fits(args.sample_length, "--sample-length")
     ix, chars = data.read_corpus(args.file, args.encoding)
     config.check_fits(ModelConfig(len(chars), hidden=args.hidden, dtype="float64").train_bytes(1, 1, args.seq_length),
                       f"a model with --hidden {args.hidden}")
@@ -237,86 +212,9 @@ def cmd_classic(args):
                 args.sample_every, args.sample_length, args.print_every)
 
 
-def load_corpus(path, encoding, chars=None):
-    if path:
-        ix, chars = data.read_corpus(path, encoding, chars)
-        return ix, chars, str(path)
-    ix, builtin_chars, name = data.builtin_corpus()
-    if chars is not None and builtin_chars != chars:
-        raise MinrnnError(f"the built-in corpus ({name}) does not fit the checkpoint's vocabulary")
-    return ix, builtin_chars, name
-
-
-def check_out(out):
-    """The --out folder's problems, found before a long read of the text."""
-    for folder in (out, *out.parents):
-        if folder.exists():
-            if not folder.is_dir():
-                raise MinrnnError(f"{folder}: exists and is not a folder; choose another --out")
-            break
-    RunFolder.check_free(out)
-    if (out / "latest.npz").exists():
-        raise MinrnnError(f"{out}: already holds a run; continue it with --resume {out} or choose another --out")
-
-
 def cmd_train(args):
     given = {name: getattr(args, name) for name in config.FIELDS if hasattr(args, name)}
-    say = (lambda text: None) if args.quiet else info
-    if args.quiet and given.get("sample_every"):
-        raise MinrnnError("--quiet prints no samples; leave out --sample-every or --quiet")
-    init = which = None
-    if args.resume:
-        if args.init_from:
-            raise MinrnnError("--init-from starts a new run and --resume continues one: give one of them")
-        if args.out and Path(args.out) != Path(args.resume):
-            raise MinrnnError("--resume continues the run in its own folder; leave out --out")
-        latest = run.run_checkpoint(args.resume)
-        out = latest.parent
-        RunFolder.check_free(out)
-        saved, vocabulary = run.read_saved(latest)
-        cfg, warnings = config.resumed(saved, given, latest)
-        if args.file:  # the run's text, moved: found there from now on
-            cfg = dataclasses.replace(cfg, corpus=str(Path(args.file).resolve()))
-        ix, chars, name = load_corpus(cfg.corpus, cfg.encoding)
-        run.check_vocabulary(vocabulary, chars, latest)  # before anything is printed
-        for warning in warnings:
-            say(f"warning: {warning}")
-    else:
-        path = args.file or ("input.txt" if Path("input.txt").exists() else "")
-        if "encoding" in given and not path:
-            raise MinrnnError("--encoding applies to a text file, and none is given (the built-in corpus is "
-                              "Python's own source); give FILE, or leave out --encoding")
-        cfg = config.Config(**given, corpus=str(Path(path).resolve()) if path else "")
-        chars = None
-        if args.init_from:
-            ckpt, which, init, meta = read_weights(args.init_from)
-            cfg, chars = config.fine_tuned(cfg, given, init.config, ckpt), meta["vocab"]
-        config.check(cfg)
-        if args.out:  # before reading what may be a large text
-            check_out(Path(args.out))
-        ix, chars, name = load_corpus(path, cfg.encoding, chars)
-        out = Path(args.out) if args.out else Path("runs") / f"{Path(name).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-        check_out(out)
-    if which:
-        say(which)
-    say(f"training on {name}: {len(ix):,} characters, {len(chars)} distinct; run folder {out}")
-    result = train(cfg, ix, chars, out, resume=bool(args.resume), init=init, quiet=args.quiet)
-    latest = Path(result["out"]) / "latest.npz"
-    if not latest.exists():
-        say("stopped before the first iteration: nothing was saved")
-        return
-    how = "interrupted; saved" if result["stopped_by"] == "interrupted" else "saved"
-    say(f"{how} at iteration {result['iteration']}: {latest}"
-        + (f" (best val {result['best_val']:.4f} nats/char)" if math.isfinite(result["best_val"]) else ""))
-
-
-def read_weights(path):
-    """(path, which, model, meta) of the checkpoint a command reads weights from; `which`, for a
-    run folder, is a line saying which of its checkpoints that is, for stderr once the command
-    has succeeded (so that an error stays the only line)."""
-    path, which = run.weights_checkpoint(path)
-    model, _, meta = load_model(path)
-    return path, which, model, meta
+    api.train(args.file, out=args.out, resume=args.resume, init_from=args.init_from, quiet=args.quiet, **given)
 
 
 def tell(which):
@@ -324,27 +222,11 @@ def tell(which):
         info(which)
 
 
-def sampled(model, chars, prime_text, length, seed, temperature=1.0, top_k=0, greedy=False):
-    """The indices of prime_text followed by `length` characters sampled from the model."""
-    lookup = {c: i for i, c in enumerate(chars)}
-    unknown = sorted(set(prime_text) - set(chars))
-    if unknown:
-        raise MinrnnError("--prime has characters outside the model's vocabulary: " + " ".join(map(repr, unknown)))
-    rng = np.random.default_rng(seed)
-    primed = [lookup[c] for c in prime_text] or [int(rng.integers(len(chars)))]
-    state = prime(model, primed, model.zero_state())
-    with np.errstate(over="ignore", under="ignore"):  # a huge temperature is uniform sampling: fine
-        ixs, _ = generate(model, rng, state, primed[-1], length, temperature, top_k, greedy)
-    return np.concatenate([primed if prime_text else [], ixs]).astype(np.int64)
-
-
 def cmd_sample(args):
-    _check_sample_length(args.length, "--length")
-    _, which, model, meta = read_weights(args.checkpoint)
-    greedy = args.greedy or args.temperature < GREEDY_BELOW
-    ixs = sampled(model, meta["vocab"], args.prime, args.length, args.seed, args.temperature, args.top_k or 0, greedy)
-    text = data.decode(ixs, meta["vocab"]) + "\n"
-    tell(which)
+    model = api.load(args.checkpoint)
+    text = model.sample(args.length, prime=args.prime, temperature=args.temperature, top_k=args.top_k,
+                        greedy=args.greedy, seed=args.seed) + "\n"
+    tell(model.which)
     try:
         sys.stdout.write(text)
     except UnicodeEncodeError as e:
@@ -352,139 +234,32 @@ def cmd_sample(args):
                           f"({e.encoding}) cannot show; set PYTHONIOENCODING=utf-8", exit_code=1) from None
 
 
-def read_for_model(path, chars, encoding, skip_unknown):
-    """A text file as indices into a model's vocabulary; characters outside it are counted in
-    an error, or dropped with skip_unknown."""
-    data.check_encoding(encoding)
-    if skip_unknown:
-        return data.read_corpus_skipping_unknown(path, chars, encoding)[0]
-    unknown = data.count_unknown(path, chars, encoding)
-    if unknown:
-        raise MinrnnError(f"{path}: {unknown} character(s) are outside the model's vocabulary; "
-                          "pass --skip-unknown to leave them out")
-    return data.read_corpus(path, encoding, chars)[0]
-
-
 def cmd_eval(args):
-    path, which, model, meta = read_weights(args.checkpoint)
-    ix = read_for_model(args.file, meta["vocab"], args.encoding, args.skip_unknown)
-    if len(ix) < 2:
-        raise MinrnnError(f"{args.file}: needs at least 2 characters to evaluate")
-    layout = []
-    for name, default in (("batch_size", 1), ("seq_length", 25)):
-        saved = meta.get("config")
-        v = saved.get(name, default) if isinstance(saved, dict) else None
-        if not checkpoint.whole_number(v, 1):
-            raise MinrnnError(f"{path}: its config has an invalid {name} ({v!r})")
-        layout.append(v)
-    nats = evaluate(model, ix, *layout)
-    tell(which)
-    print(f"{args.file}: {len(ix):,} characters\n"
-          f"loss {nats:.4f} nats/char, {nats / math.log(2):.4f} bits/char, perplexity {math.exp(nats):.3f}")
-
-
-def check_out_file(path):
-    """An output file's problems, found before the work that fills it."""
-    path = Path(path)
-    if path.is_dir():
-        raise MinrnnError(f"{path}: is a folder; --out takes a file name")
-    if not path.parent.is_dir():
-        raise MinrnnError(f"{path}: cannot write there (no folder {path.parent})")
-    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise MinrnnError(f"{path}: cannot write there (permission denied)")
-
-
-def ngram_text(args, meta, chars, page_ix):
-    """(indices, note, warning) of the text the n-gram baseline is counted from: --train-text,
-    else the run's training text as the run split it (the part it trained on), else the page's
-    own text, with a note saying what that means."""
-    if args.train_text:
-        ix = read_for_model(args.train_text, chars, args.encoding, args.skip_unknown)
-        return ix, f"n-gram counted from {args.train_text} ({len(ix):,} characters).", False
-    saved = meta["config"]
-    corpus, val = saved.get("corpus"), saved.get("val_frac", 0)
-    if not isinstance(corpus, str):
-        why = "the checkpoint names no training text"
-    else:
-        try:
-            ix, _, name = load_corpus(corpus, saved.get("encoding", "utf-8"), chars)
-        except (MinrnnError, LookupError, TypeError) as e:
-            why = f"the run's training text could not be used ({e})"
-        else:
-            val = val if isinstance(val, float) and 0 <= val < 1 else 0
-            ix = data.split(ix, val)[0]
-            return ix, (f"n-gram counted from the run's training text, {name}: the {len(ix):,} characters "
-                        "the RNN trained on" + (f" (its last {val:.0%} held out)." if val else ".")), False
-    return page_ix, (f"n-gram counted from this page's own text, since {why}: it has seen every character it "
-                     "predicts, so it looks better than it is. Give the training text with --train-text FILE."), True
-
-
-def viz_text(args, model, chars):
-    """(indices, a line saying what they are) of the text the page shows: --text FILE (its first
-    --length characters), else a sample of --length characters after --prime."""
-    if args.text:
-        ix = read_for_model(args.text, chars, args.encoding, args.skip_unknown)
-        whole, ix = len(ix), ix[:args.length]
-        if len(ix) < 2:
-            raise MinrnnError(f"{args.text}: needs at least 2 characters to show")
-        return ix, f"Text: {args.text}" + (f", its first {len(ix):,} of {whole:,} characters." if len(ix) < whole else ".")
-    length = args.length or VIZ_SAMPLE
-    _check_sample_length(length, "--length")
-    return sampled(model, chars, args.prime, length, args.seed), (
-        f"Text: {length:,} characters sampled from the model (seed {args.seed}, temperature 1)"
-        + (f" after the prime {args.prime!r}." if args.prime else "."))
+    model = api.load(args.checkpoint)
+    result = model.evaluate(args.file, skip_unknown=args.skip_unknown, encoding=args.encoding)
+    tell(model.which)
+    print(result)
 
 
 def cmd_viz(args):
     started = time.perf_counter()
-    check_out_file(args.out)
-    where, which, model, meta = read_weights(args.checkpoint)
-    chars = meta["vocab"]
-    ix, about = viz_text(args, model, chars)
-    cell, n_layers, hidden = model.config.cell, model.config.layers, model.config.hidden
-    signals = inspect.SIGNALS[cell] if args.signals is None else args.signals.split(",")
-    wrong = [name for name in signals if name not in inspect.SIGNALS[cell]]
-    if wrong or not signals:
-        raise MinrnnError(f"--signals: {', '.join(map(repr, wrong)) or 'none given'}; the {cell.upper()}'s "
-                          f"signals are {','.join(inspect.SIGNALS[cell])}")
-    size = inspect.page_bytes(len(ix), n_layers, hidden, len(set(signals)))
-    if len(ix) > VIZ_MAX_CHARS or size > VIZ_MAX_BYTES:
-        fit = min(VIZ_MAX_CHARS, int(len(ix) * VIZ_MAX_BYTES / size))
-        raise MinrnnError(f"a page of {len(ix):,} characters is too large to draw (about {size / 1e6:,.0f} MB); "
-                          f"pass --length {fit:,} or less")
-    train_ix, note, warning = ngram_text(args, meta, chars, ix)
-    page_data = inspect.page_data(model, ix, chars, inspect.ngram_probs(train_ix, ix, len(chars)),
-                                  {"checkpoint": str(where), "text": about, "ngram": note, "ngram_warning": warning},
-                                  signals)
-    page = viz.render(page_data, f"minrnn viz: {where.parent.name}/{where.name}")
-    try:
-        Path(args.out).write_text(page, "utf-8")
-    except OSError as e:
-        raise MinrnnError(f"cannot write {args.out} ({e.strerror or e})", exit_code=1) from None
-    tell(which)
-    info(f"wrote {args.out}: {len(page.encode()) / 1e6:.1f} MB, {len(ix):,} characters, {cell} {n_layers} x {hidden}, "
+    api.check_out_file(args.out)
+    model = api.load(args.checkpoint)
+    page = model.viz(args.text, length=args.length, prime=args.prime, seed=args.seed, train_text=args.train_text,
+                     signals=args.signals, skip_unknown=args.skip_unknown, encoding=args.encoding)
+    page.save(args.out)
+    tell(model.which)
+    info(f"wrote {args.out}: {len(page.html.encode()) / 1e6:.1f} MB, {page.characters:,} characters, {page.model}, "
          f"in {time.perf_counter() - started:.1f} s")
-    if len(signals) > 1 and size > VIZ_LARGE_BYTES:
-        info(f"a large page: --signals h would make it about {inspect.page_bytes(len(ix), n_layers, hidden, 1) / 1e6:.1f} "
-             "MB (the leaderboard then ranks h alone; gate saturation still shows every gate)")
-    if warning:
-        info(note)
-    for fi, f in enumerate(page_data["features"]):
-        best = next((r for r in page_data["leaderboard"] if r[0] == fi), None)  # best first per feature
-        if best:
-            info(f"  {f['label']}: layer {best[1] + 1} {best[2]} unit {best[3]}, r {best[4]:+.2f}"
-                 + (f", AUC {best[5]:.2f}" if best[5] is not None else ""))
-        else:
-            info(f"  {f['label']}: constant in this text")
+    for line in page.lines:
+        info(line)
 
 
 def cmd_plot(args):
-    if args.label and len(args.label) != len(args.runs):
-        raise MinrnnError(f"--label is given {len(args.label)} time(s) for {len(args.runs)} run folder(s); "
-                          "give one per folder, or none")
-    check_out_file(args.out)
-    done = plot.plot_runs(args.runs, args.out, args.label)
-    info(f"wrote {args.out}: {done['runs']} run(s), {done['points']} logged points")
+    api.check_out_file(args.out)
+    picture = api.plot(*args.runs, labels=args.label)
+    picture.save(args.out)
+    info(f"wrote {args.out}: {picture.runs} run(s), {picture.points} logged points")
 
 
 def cmd_tune(args):
@@ -502,8 +277,7 @@ def cmd_tune(args):
     elif not args.file:
         raise MinrnnError("give the text to search on: minrnn tune TEXT (or --resume OUT, --report OUT)")
     else:
-        out = Path(args.out) if args.out else Path("runs") / f"tune-{time.strftime('%Y%m%d-%H%M%S')}"
-        tune.search(args.file, out, space=tune.read_space(args.space) if args.space else None, trials=args.trials,
+        tune.search(args.file, args.out, space=tune.read_space(args.space) if args.space else None, trials=args.trials,
                     minutes_per_trial=args.minutes_per_trial, iterations_per_trial=args.iterations_per_trial,
                     cores_per_trial=args.cores_per_trial, cpus=args.cpus, address=args.address,
                     encoding=args.encoding, seed=args.seed, retries=args.retries, say=print)

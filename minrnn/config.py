@@ -142,7 +142,9 @@ def problem(name, value):
             return e.why
         return None
     kind = m["kind"]
-    if kind is float and (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
+    if kind is float and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        return "is not a number"
+    if kind is float and not math.isfinite(value):
         return "is not a finite number"
     if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
         return "is not an int"

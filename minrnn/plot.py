@@ -67,9 +67,9 @@ def _log_helps(values, span):
     return len(v) > 1 and v.min() > 0 and v.max() / v.min() >= span
 
 
-def plot_runs(run_dirs, out, labels=None):
-    """Training and validation loss against iterations and against minutes, one colour per run,
-    into `out` (its extension picks the format: png, svg, pdf)."""
+def figure(run_dirs, labels=None):
+    """Training and validation loss against iterations and against minutes, one colour per run:
+    (the Figure, the number of logged points drawn)."""
     Figure = figure_class()
     logs = [read_log(d) for d in run_dirs]
     labels = labels or [Path(d).resolve().name for d in run_dirs]
@@ -94,10 +94,14 @@ def plot_runs(run_dirs, out, labels=None):
     axes[0].set_title("against iterations")
     axes[1].set_title("against minutes")
     axes[1].legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1))  # outside: never over a curve
+    return fig, sum(len(log["iteration"]) for log in logs)
+
+
+def save(fig, out, dpi=120):
+    """The figure into `out`; its extension picks the format: png, svg, pdf."""
     try:
-        fig.savefig(out, dpi=120)
+        fig.savefig(out, dpi=dpi)
     except OSError as e:
         raise MinrnnError(f"cannot write {out} ({e.strerror or e})", exit_code=1) from None
     except ValueError as e:  # matplotlib's word for an extension it cannot write
         raise MinrnnError(f"{out}: {e}") from None
-    return {"runs": len(logs), "points": sum(len(log["iteration"]) for log in logs), "figure": fig}

@@ -17,6 +17,7 @@ import os
 import signal
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -218,8 +219,16 @@ class StopSignal:
             signal.signal(sig, old)
 
 
+def in_notebook():
+    """Whether this runs in a Jupyter kernel (tqdm.auto's own test)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return shell is not None and "IPKernelApp" in shell.config
+
+
 class Progress:
-    """A tqdm bar on a terminal; without one, plain lines at each evaluation and at least every
+    """A tqdm bar on a terminal, and in a notebook (tqdm.auto: a widget where ipywidgets is
+    installed, else the text bar); elsewhere plain lines at each evaluation and at least every
     PLAIN_EVERY seconds; nothing when quiet."""
 
     PLAIN_EVERY = 30.0
@@ -228,8 +237,10 @@ class Progress:
         self.quiet = quiet
         self.bar = None
         self.last_line = time.perf_counter()
-        if not quiet and sys.stderr.isatty():
-            from tqdm import tqdm
+        if not quiet and (sys.stderr.isatty() or in_notebook()):
+            with warnings.catch_warnings():  # without ipywidgets tqdm.auto says so, then uses the text bar
+                warnings.simplefilter("ignore")
+                from tqdm.auto import tqdm
             self.bar = tqdm(total=total, initial=initial, unit="it", dynamic_ncols=True, file=sys.stderr)
 
     def update(self, it, stats):

@@ -121,6 +121,16 @@ def show_sample(progress, model, cfg, run, last_char, chars):
     progress.line(f"---- sample at iteration {run.iteration}\n{data.decode(text, chars)}\n----")
 
 
+def report(on_eval, row, stop):
+    """A caller's on_eval; a KeyboardInterrupt it raises (Ctrl-C while a notebook's code runs)
+    asks the loop to stop and save, as SIGINT does (StopSignal owns SIGINT during the loop, so
+    this is where a KeyboardInterrupt can still come from)."""
+    try:
+        on_eval(row)
+    except KeyboardInterrupt:
+        stop.requested = True
+
+
 def train(cfg, ix, chars, out_dir, resume=False, init=None, quiet=False, clock=time.monotonic, on_eval=None):
     """Train until cfg's budget is used (--iterations, --epochs, --minutes: totals across
     resumes; none: until a stop signal). resume: continue the run in out_dir from its
@@ -198,7 +208,7 @@ def train(cfg, ix, chars, out_dir, resume=False, init=None, quiet=False, clock=t
                     save(folder.path / "latest.npz", run, model, opt, cfg, chars)
                     saved_at, saved_s = run.iteration, run.elapsed_s
                 if row is not None and on_eval is not None:
-                    on_eval({**row, "saved": saved_at == run.iteration})
+                    report(on_eval, {**row, "saved": saved_at == run.iteration}, stop)
 
             if run.first_loss is not None:  # the end, by the budget or a signal
                 row = None
@@ -209,7 +219,7 @@ def train(cfg, ix, chars, out_dir, resume=False, init=None, quiet=False, clock=t
                 if saved_at != run.iteration:
                     save(folder.path / "latest.npz", run, model, opt, cfg, chars)
                 if row is not None and on_eval is not None:
-                    on_eval({**row, "saved": True})
+                    report(on_eval, {**row, "saved": True}, stop)
     return {"iteration": run.iteration, "stopped_by": stopped_by, "val_loss": val_loss, "best_val": run.best_val,
             "out": str(folder.path), "params": model.params}
 

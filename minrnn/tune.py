@@ -18,14 +18,15 @@ import signal
 import socket
 import sys
 import tempfile
+import time
 import shlex
 from pathlib import Path
 
 import numpy as np
 
-from . import checkpoint, config, data, plot
+from . import api, checkpoint, config, data, plot
 from .errors import MinrnnError
-from .train import budget_used, streams_for, train as _train_loop
+from .train import budget_used, streams_for
 
 # The default space, from what the defaults' sweep taught on two cores (README, "Defaults"): the
 # GRU learnt fastest per minute, then the vanilla cell; 1-3 layers of 128-384 units fit minutes
@@ -62,13 +63,6 @@ def _ray():
     except ImportError:
         raise MinrnnError(HINT) from None
     return ray, tune
-
-
-def _train(text, *, out=None, resume=None, init_from=None, quiet=False, on_eval=None, **settings):
-    # stands in for api.train (branch api) until it is merged: the same call
-    ix, chars = data.encode(text)
-    cfg = config.Config(**settings)
-    return _train_loop(cfg, ix, chars, out, resume=bool(resume), quiet=quiet, on_eval=on_eval)
 
 
 def shown_space(space=SPACE):
@@ -189,8 +183,7 @@ def trial(settings, *, text, trials_dir):
                          "best_val": float(np.nanmin(log["val_loss"])), "node_id": node})
             return
     # a latest.npz here is this trial's own (Tune's checkpoint, or saved just before a failure)
-    _train(text, out=out, resume=out if (out / "latest.npz").exists() else None, quiet=True, on_eval=report,
-           **settings)
+    api.train(text=text, out=out, resume=out if latest.exists() else None, quiet=True, on_eval=report, **settings)
 
 
 def _check_address(address):
@@ -271,11 +264,11 @@ def read_text(path, encoding):
     return ix, chars, data.decode(ix, chars)
 
 
-def search(text_path, out, *, space=None, trials=8, minutes_per_trial=5.0, iterations_per_trial=None,
+def search(text_path, out=None, *, space=None, trials=8, minutes_per_trial=5.0, iterations_per_trial=None,
            cores_per_trial=1, cpus=None, address=None, encoding="utf-8", seed=0, retries=3, say=print):
     """A new search: checks everything it can before Ray starts, then runs the trials. Returns
     the report's rows (see `report`)."""
-    out = Path(out).resolve()
+    out = Path(out or f"runs/tune-{time.strftime('%Y%m%d-%H%M%S')}").resolve()
     if (out / SEARCH).exists():
         raise MinrnnError(f"{out}: already holds a search; continue it with --resume {out} or choose another --out")
     ray, tune = _ray()
@@ -384,8 +377,7 @@ def report(out, say=print):
     longer = (f"--iterations {2 * cfg.iterations}" if cfg.iterations else f"--minutes {_shown(2 * cfg.minutes)}")
     lines += ["", f"best: {best['folder']} (best val {best['best_val']:.4f} nats/char)",
               "reproduce it:  " + command(text, cfg, ["--out", "runs/best"]),
-              "continue it:   " + " ".join(["minrnn train", shlex.quote(text), "--resume", shlex.quote(str(best["folder"])),
-                                             longer])
+              "continue it:   " + " ".join(["minrnn train --resume", shlex.quote(str(best["folder"])), longer])
               + "  (the budget is a total for the run)"]
     written = [out / "report.txt"]
     (out / "report.txt").write_text("\n".join(lines) + "\n", "utf-8")

@@ -11,70 +11,8 @@ import pytest
 
 from minrnn import DivergenceWarning, VanillaRNN
 from reference.notebook import VanillaRNN as NotebookRNN
+from support import NOTEBOOK_CELL_2
 
-NOTEBOOK_CELL_2 = r"""
-# Training example: learn to predict next character for a very small corpus
-# Paste as a new cell below the previous one and run both.
-
-data = "hello world\n" * 200  # small corpus repeated to give enough steps
-chars = sorted(list(set(data)))
-vocab_size = len(chars)
-char_to_ix = {ch: i for i, ch in enumerate(chars)}
-ix_to_char = {i: ch for ch, i in char_to_ix.items()}
-
-print("Vocab size:", vocab_size)
-print("Chars:", chars)
-
-# Hyperparameters
-hidden_size = 100
-seq_len = 25
-learning_rate = 1e-1
-iterations = 3000
-print_every = 300
-
-# Initialize model
-rnn = VanillaRNN(input_size=vocab_size, hidden_size=hidden_size, output_size=vocab_size,
-                 seq_len=seq_len, learning_rate=learning_rate)
-
-# Prepare data as list of indices
-data_ix = [char_to_ix[ch] for ch in data]
-data_len = len(data_ix)
-
-# Training loop (simple SGD over sequence chunks)
-p = 0  # data pointer
-smooth_loss = -np.log(1.0 / vocab_size) * seq_len
-
-for it in range(1, iterations + 1):
-    # prepare inputs and targets
-    if p + seq_len + 1 >= data_len or it == 1:
-        hprev = np.zeros((hidden_size, 1))  # reset RNN memory
-        p = 0  # go from start of data
-    inputs = data_ix[p:p + seq_len]
-    targets = data_ix[p + 1:p + seq_len + 1]
-
-    # forward
-    xs, hs, ys, ps = rnn.forward(inputs, hprev)
-    loss = rnn.compute_loss(ps, targets)
-    smooth_loss = smooth_loss * 0.999 + loss * 0.001
-
-    # backward
-    grads, hprev = rnn.backward(xs, hs, ps, targets)
-    rnn.update_params(grads)
-
-    p += seq_len  # move data pointer
-
-    if it % print_every == 0 or it == 1:
-        print(f"Iter {it}, loss: {smooth_loss:.4f}")
-        # sample from the model
-        sample_ix = rnn.sample(seed_ix=inputs[0], n=50, h=hs[seq_len-1])
-        txt = ''.join(ix_to_char[ix] for ix in sample_ix)
-        print("----\n", txt, "\n----")
-
-# Final sample after training
-seed = char_to_ix['h']
-sample_ix = rnn.sample(seed_ix=seed, n=100)
-print("Final sample:\n", ''.join(ix_to_char[ix] for ix in sample_ix))
-"""
 
 
 # What the notebook printed before its first 300 iterations: the loss and the sample after one step.

@@ -158,8 +158,8 @@ def test_viz_rejects_bad_arguments(capsys, trained, args, flag):
 
 
 def test_viz_refuses_a_page_too_large_to_draw(capsys, trained, monkeypatch, tmp_path):
-    from minrnn import cli
-    monkeypatch.setattr(cli, "VIZ_MAX_BYTES", 20_000)
+    from minrnn import api
+    monkeypatch.setattr(api, "VIZ_MAX_BYTES", 20_000)
     code, _, err = run(capsys, "viz", trained[0], "--length", 2000, "--out", tmp_path / "p.html")
     assert_one_line_error(code, err, "too large", "--length")
     assert not (tmp_path / "p.html").exists()
@@ -192,7 +192,8 @@ def test_plot_two_runs(capsys, two_runs, tmp_path):
     code, _, err = run(capsys, "plot", *two_runs, "--label", "with val", "--label", "without", "--out", out)
     assert code == 0 and f"wrote {out}: 2 run(s), 7 logged points" in err
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    fig = plot.plot_runs(two_runs, tmp_path / "again.svg")["figure"]
+    fig, _ = plot.figure(two_runs)
+    plot.save(fig, tmp_path / "again.svg")
     by_iter, by_minute = fig.axes
     log = plot.read_log(two_runs[0])
     lines = {line.get_label(): line for line in by_minute.get_lines()}
@@ -212,7 +213,7 @@ def test_plot_uses_a_log_axis_where_values_span_decades(tmp_path):
     rows = [(it, it / 10, 4.0 / math.log(it + 1), 4.2 / math.log(it + 1)) for it in (1, 10, 100, 1000, 10000)]
     (run_dir / "log.csv").write_text("iteration,elapsed_s,train_loss,val_loss,lr,chars_per_s\n"
                                      + "".join(f"{a},{b},{c},{d},0.003,1000\n" for a, b, c, d in rows))
-    by_iter, by_minute = plot.plot_runs([run_dir], tmp_path / "l.png")["figure"].axes
+    by_iter, by_minute = plot.figure([run_dir])[0].axes
     assert by_iter.get_xscale() == "log" and by_minute.get_xscale() == "log" and by_iter.get_yscale() == "log"
 
 

@@ -3,23 +3,9 @@ import re
 
 import pytest
 
+from support import NUMERIC
+
 from .helpers import TINY, assert_argparse_error, assert_clean_error, main, run, write_text
-
-BAD_VALUES = ["0", "-1", "nan", "inf", "abc", ""]
-NUMERIC = {
-    "classic": {"--hidden": ["0", "-1", "abc", "1.5"], "--seq-length": ["0", "-2"], "--lr": BAD_VALUES,
-                "--seed": ["-1", str(2**32)], "--iterations": ["0", "-5"], "--sample-every": ["0"],
-                "--sample-length": ["0", "-1"], "--print-every": ["0"]},
-    "train": {"--hidden": ["0", "-1", "x"], "--seq-length": ["0", "-1"], "--batch-size": ["0", "-4"],
-              "--lr": BAD_VALUES, "--momentum": ["1", "-0.1", "nan"], "--lr-decay": ["0", "1.5", "inf"],
-              "--lr-decay-every": ["0"], "--clip": ["0", "-1", "inf"], "--val-frac": ["1", "-0.1", "2"],
-              "--eval-every": ["-1"], "--sample-every": ["-1"], "--seed": ["-1"], "--threads": ["0", "99999"],
-              "--iterations": ["0", "-1"], "--epochs": ["0"], "--minutes": ["0", "-1", "nan"],
-              "--optimizer": ["lbfgs"], "--dtype": ["float16"], "--lr-schedule": ["linear"]},
-    "sample": {"--length": ["0", "-1"], "--temperature": BAD_VALUES, "--top-k": ["0", "-1"],
-               "--seed": ["-1"]},
-}
-
 
 def cases():
     for command, flags in NUMERIC.items():

@@ -9,17 +9,15 @@ interrupted and continued with --resume, start again from it. ASHA stops the wea
 OUT holds search.json (the text, the budget, the space: what --resume needs), trials/ (the run
 folders), search/ (Tune's own state and checkpoints), and the report: report.txt, curves.png.
 """
-import dataclasses
 import json
 import math
 import os
+import shlex
 import shutil
 import signal
 import socket
-import sys
 import tempfile
 import time
-import shlex
 from pathlib import Path
 
 import numpy as np
@@ -47,11 +45,13 @@ SPACE = {
 RANGES = ("loguniform", "uniform")
 SET_BY_TUNE = {"minutes": "--minutes-per-trial", "iterations": "--iterations-per-trial",
                "epochs": "--minutes-per-trial or --iterations-per-trial", "threads": "--cores-per-trial",
-               "sample_every": "nothing (trials print nothing)", "sample_length": "nothing (trials print nothing)"}
+               "sample_every": "nothing (trials print nothing)", "sample_length": "nothing (trials print nothing)",
+               "encoding": "minrnn tune --encoding"}
 # ASHA's rungs: a trial is first judged after 1/9 of its budget, then at 1/3, keeping the best
 # third at each
 REDUCTION, FIRST_RUNG = 3, 9
 CONNECT_S = 5  # an address that does not answer within this is refused
+STORE_FLOOR = 100 * 2**20  # a local Ray's object store, at least (Ray's own minimum is 75 MiB)
 SEARCH, TRIALS, STATE = "search.json", "trials", "search"
 HINT = "minrnn tune needs Ray Tune: pip install 'minrnn[tune]'"
 
@@ -114,16 +114,22 @@ def check_space(space, source="the space"):
             why = config.problem(name, value)
             if why:
                 raise MinrnnError(f"{source}: argument {config.flag(name)}: {value} {why}")
+        if isinstance(spec, dict) and "loguniform" in spec and values[0] <= 0:
+            raise MinrnnError(f"{source}: {name}: a loguniform range needs a low above 0; use uniform")
     return space
 
 
-def corners(space):
-    """One config per extreme of the space (each setting's first, then last value), for the
-    rules that tie settings together; and the largest batch and sequence, for the text."""
-    def pick(spec, end):
-        values = next(iter(spec.values())) if isinstance(spec, dict) else spec if isinstance(spec, list) else [spec]
-        return values[end]
-    return [{name: pick(spec, end) for name, spec in space.items()} for end in (0, -1)]
+def _values(spec):
+    """A space entry's values: its choices, its range's ends, or its one value."""
+    return next(iter(spec.values())) if isinstance(spec, dict) else spec if isinstance(spec, list) else [spec]
+
+
+def extremes(space):
+    """Configs at the space's ends (every setting's first value; every last), for the rules that
+    tie settings together, and one of the largest batch and sequence, for the text's length."""
+    ends = [{name: _values(spec)[end] for name, spec in space.items()} for end in (0, -1)]
+    largest = {name: max(_values(space[name])) for name in ("batch_size", "seq_length") if name in space}
+    return ends + [{**ends[0], **largest}]
 
 
 def _param_space(space, tune):
@@ -202,9 +208,11 @@ def _check_address(address):
                           "with `ray start --head`, or leave out --address for a local Ray") from None
 
 
-def _connect(ray, address, cpus):
+def _connect(ray, address, cpus, text_bytes):
     """Ray: an existing connection (a caller's), the cluster at address, or a local Ray on this
-    machine's cores (bound to 127.0.0.1: it needs no one else). Returns whether to shut it down."""
+    machine's cores (bound to 127.0.0.1: it needs no one else) whose object store holds the text
+    and Tune's small messages (Ray's default would set aside 30% of the memory). Returns whether
+    to shut it down."""
     if ray.is_initialized():
         return False
     address = address or os.environ.get("RAY_ADDRESS")
@@ -213,7 +221,7 @@ def _connect(ray, address, cpus):
         ray.init(address=address, log_to_driver=False, logging_level="WARNING")
     else:
         ray.init(num_cpus=cpus or os.cpu_count(), include_dashboard=False, _node_ip_address="127.0.0.1",
-                 log_to_driver=False, logging_level="WARNING")
+                 object_store_memory=max(STORE_FLOOR, 3 * text_bytes), log_to_driver=False, logging_level="WARNING")
     return True
 
 
@@ -276,7 +284,7 @@ def search(text_path, out=None, *, space=None, trials=8, minutes_per_trial=5.0, 
     ix, chars, text = read_text(text_path, encoding)
     fixed = {"trials": trials, "minutes_per_trial": minutes_per_trial, "iterations_per_trial": iterations_per_trial,
              "cores_per_trial": cores_per_trial}
-    for corner in corners(space):
+    for corner in extremes(space):
         cfg = config.check(config.Config(**corner, **budget(fixed), encoding=encoding))
         streams_for(cfg, ix)  # the largest batch and sequence fit the text
     record = {"text": str(Path(text_path).resolve()), "encoding": encoding, **fixed, "seed": seed,
@@ -301,7 +309,7 @@ def resume(out, *, address=None, cpus=None, say=print):
 def _run(ray, tune, record, text, out, address, cpus, restore, say):
     # a snapshot of Tune's state follows each checkpoint (num_to_keep=1): many, and small
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    shut = _connect(ray, address, cpus)
+    shut = _connect(ray, address, cpus, len(text.encode()))
     try:
         tuner = _tuner(tune, record, text, out, restore, say)
         ours = signal.getsignal(signal.SIGINT)
@@ -332,8 +340,9 @@ def trial_rows(out):
     """Every trial that logged an evaluation: its folder, settings, iterations, minutes, best
     validation loss and whether it stopped before its budget, best first."""
     rows = []
-    for folder in sorted((Path(out) / TRIALS).glob("*/")):
-        if folder.is_symlink():  # `latest`, beside the run folders
+    trials = Path(out) / TRIALS
+    for folder in sorted(trials.iterdir() if trials.is_dir() else []):
+        if folder.is_symlink() or not folder.is_dir():  # `latest`, beside the run folders
             continue
         try:
             settings = json.loads((folder / "config.json").read_text("utf-8"))
@@ -351,9 +360,11 @@ def trial_rows(out):
 
 
 def command(text, cfg, extra):
-    """The `minrnn train` command line of cfg's settings (those not at their defaults)."""
-    flags = [f"{config.flag(k)} {shlex.quote(_shown(getattr(cfg, k)))}" for k, f in config.FIELDS.items()
-             if f.metadata["flag"] and getattr(cfg, k) != getattr(config.DEFAULTS, k)]
+    """The `minrnn train` command line of cfg's settings (those not at their defaults; a float
+    as repr writes it, which reads back as the same number)."""
+    flags = [f"{config.flag(k)} {shlex.quote(repr(v) if isinstance(v, float) else str(v))}"
+             for k, f in config.FIELDS.items()
+             if f.metadata["flag"] and (v := getattr(cfg, k)) != getattr(config.DEFAULTS, k)]
     return " ".join(["minrnn train", shlex.quote(str(text)), *flags, *extra])
 
 
@@ -376,7 +387,8 @@ def report(out, say=print):
     cfg, text = best["config"], record["text"]
     longer = (f"--iterations {2 * cfg.iterations}" if cfg.iterations else f"--minutes {_shown(2 * cfg.minutes)}")
     lines += ["", f"best: {best['folder']} (best val {best['best_val']:.4f} nats/char)",
-              "reproduce it:  " + command(text, cfg, ["--out", "runs/best"]),
+              "reproduce it:  " + command(text, cfg, (["--encoding", record["encoding"]] if record["encoding"] != "utf-8"
+                                                     else []) + ["--out", "runs/best"]),
               "continue it:   " + " ".join(["minrnn train --resume", shlex.quote(str(best["folder"])), longer])
               + "  (the budget is a total for the run)"]
     written = [out / "report.txt"]

@@ -163,8 +163,6 @@ def test_worker_killed(folder, cluster, capsys):
     assert p.returncode == 0, output
     pids = [r["pid"] for r in results(out, tid)]
     after = [r for r in results(out, tid) if r["pid"] != first["pid"]]
-    print(f"killed pid {first['pid']} after iteration {first['iteration']}; pid {after[0]['pid']} "
-          f"continued with its first report at iteration {after[0]['iteration']}")
     assert len(set(pids)) == 2 and after[0]["iteration"] > 100  # continued, not restarted
     assert after[-1]["iteration"] == 3000
     reproduce = (out / "report.txt").read_text().split("reproduce it:  minrnn ")[1].split("\n")[0].split()
@@ -174,6 +172,9 @@ def test_worker_killed(folder, cluster, capsys):
     for name in ("latest.npz", "best.npz"):
         a, b = (load_model(d / name, everything=True)[1] for d in (out / "trials" / tid, folder / "uninterrupted"))
         assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a), name
+    print(f"killed pid {first['pid']} after iteration {first['iteration']}; pid {after[0]['pid']} continued, "
+          f"first reporting iteration {after[0]['iteration']}; {len(a)} arrays of latest.npz and best.npz "
+          "equal to the uninterrupted run's")
 
 
 def test_resume_search(folder, cluster, capsys):

@@ -204,3 +204,14 @@ def test_resume_search(folder, cluster, capsys):
         assert iterations == 1500 or stopped == "yes"
         logged = [int(line.split(",")[0]) for line in (out / "trials" / tid / "log.csv").read_text().splitlines()[1:]]
         assert all(a <= b for a, b in zip(logged, logged[1:])) and logged[-1] == iterations
+
+
+def test_without_ray(folder, capsys, monkeypatch):
+    """Without Ray installed: one line saying what to install; the report needs no Ray."""
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    code, _, err = run(capsys, "tune", folder / "text.txt", "--out", folder / "no-ray")
+    assert_one_line_error(code, err, "pip install 'minrnn[tune]'")
+    assert not (folder / "no-ray").exists()
+    if (folder / "local" / "search.json").exists():  # test_local_search's search
+        code, out, err = run(capsys, "tune", "--report", folder / "local")
+        assert code == 0 and "best:" in out, err

@@ -16,6 +16,7 @@ import shlex
 import shutil
 import signal
 import socket
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -188,8 +189,13 @@ def trial(settings, *, text, trials_dir):
             tune.report({**{k: float(v[-1]) for k, v in log.items()}, "iteration": int(log["iteration"][-1]),
                          "best_val": float(np.nanmin(log["val_loss"])), "node_id": node})
             return
-    # a latest.npz here is this trial's own (Tune's checkpoint, or saved just before a failure)
-    api.train(text=text, out=out, resume=out if latest.exists() else None, quiet=True, on_eval=report, **settings)
+    try:  # a latest.npz here is this trial's own (Tune's checkpoint, or saved just before a failure)
+        api.train(text=text, out=out, resume=out if latest.exists() else None, quiet=True, on_eval=report,
+                  **settings)
+    except MinrnnError as e:
+        # a run that diverged would diverge again from its checkpoint: it ends, as a result, where
+        # a retry (for a worker that died) would only repeat it
+        print(f"minrnn: trial {out.name} ended: {e}", file=sys.stderr)
 
 
 def _check_address(address):
@@ -218,7 +224,10 @@ def _connect(ray, address, cpus, text_bytes):
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
         _check_address(address)
-        ray.init(address=address, log_to_driver=False, logging_level="WARNING")
+        try:
+            ray.init(address=address, log_to_driver=False, logging_level="WARNING")
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            raise MinrnnError(f"--address {address}: cannot join that Ray cluster ({e})") from None
     else:
         ray.init(num_cpus=cpus or os.cpu_count(), include_dashboard=False, _node_ip_address="127.0.0.1",
                  object_store_memory=max(STORE_FLOOR, 3 * text_bytes), log_to_driver=False, logging_level="WARNING")

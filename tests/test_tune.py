@@ -215,3 +215,17 @@ def test_without_ray(folder, capsys, monkeypatch):
     if (folder / "local" / "search.json").exists():  # test_local_search's search
         code, out, err = run(capsys, "tune", "--report", folder / "local")
         assert code == 0 and "best:" in out, err
+
+
+def test_diverged_trial(folder, cluster, capsys):
+    """A trial that diverges ends there, once (a retry from its checkpoint would diverge again),
+    and the search reports it as stopped early."""
+    out = folder / "diverged"
+    s = space(folder, "diverge", optimizer="sgd", lr=[1000.0], eval_every=1)
+    code, _, err = run(capsys, "tune", folder / "text.txt", "--space", s, "--trials", 1,
+                       "--iterations-per-trial", 200, "--address", cluster.address, "--out", out)
+    assert code == 0, err
+    (tid,) = trial_ids(out)
+    assert len({r["pid"] for r in results(out, tid)}) == 1  # not retried
+    assert last_iteration(out / "trials" / tid) < 200
+    assert (out / "report.txt").read_text().splitlines()[1].split()[-1] == "yes"

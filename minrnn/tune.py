@@ -403,7 +403,7 @@ def report(out, say=print):
     written = [out / "report.txt"]
     (out / "report.txt").write_text("\n".join(lines) + "\n", "utf-8")
     try:
-        curves(rows, out / "curves.png")
+        curves(rows, searched, out / "curves.png")
         written.append(out / "curves.png")
     except MinrnnError as e:  # matplotlib missing: the table still stands
         lines.append(f"(no curves.png: {e})")
@@ -416,18 +416,25 @@ def _shown(v):
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
-def curves(rows, path):
-    """Every trial's validation loss against minutes of training, the best in bold."""
+def curves(rows, searched, path):
+    """Every trial's validation loss against minutes of training, the best in bold; the legend
+    names each trial's searched settings."""
     Figure = plot.figure_class()
-    fig = Figure(figsize=(9, 5), constrained_layout=True)
+    fig = Figure(figsize=(10, 5 + 0.18 * len(rows)), constrained_layout=True)
     ax = fig.subplots()
     for n, r in enumerate(rows):
         log = r["log"]
-        ax.plot(log["elapsed_s"] / 60, log["val_loss"], lw=2.5 if n == 0 else 1,
-                label=f"{r['folder'].name}: {r['best_val']:.3f}" + (" (stopped)" if r["stopped_early"] else ""))
+        settings = " ".join(f"{k}={v:.3g}" if isinstance(v := getattr(r["config"], k), float) else f"{k}={v}"
+                            for k in searched)
+        ax.plot(log["elapsed_s"] / 60, log["val_loss"], lw=2.5 if n == 0 else 1, color=f"C{n % 10}",
+                ls="-" if n < 10 else "--", label=f"{r['best_val']:.3f} {r['folder'].name} {settings}"
+                + (" (stopped)" if r["stopped_early"] else ""))
     ax.set_xlabel("minutes of training")
     ax.set_ylabel("validation loss (nats/char)")
-    ax.set_title(f"{len(rows)} trials, best first in the legend")
+    ax.set_title(f"{len(rows)} trials; the legend: best validation loss first")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1))
-    fig.savefig(path, dpi=110)
+    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.12))  # below: never over a curve
+    try:
+        fig.savefig(path, dpi=110)
+    except OSError as e:
+        raise MinrnnError(f"cannot write {path} ({e.strerror or e})", exit_code=1) from None

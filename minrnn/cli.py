@@ -10,7 +10,7 @@ import sys
 import textwrap
 import time
 
-from . import __version__, api, config, data
+from . import __version__, api, config, data, tune
 from .api import info
 from .classic import run_classic
 from .errors import MinrnnError
@@ -173,6 +173,35 @@ def build_parser():
     p.add_argument("--label", action="append", metavar="NAME", help="a run's name in the legend, once per "
                                                                     "RUN_DIR").shown_default = "the folder's name"
     p.add_argument("--out", default="loss.png", metavar="FILE", help="the picture: png, svg or pdf")
+
+    u = sub.add_parser("tune", help="a search over models on Ray Tune (needs minrnn[tune])",
+                       description="Train many models on one text, a few at a time on this machine's cores or "
+                                   "on a Ray cluster, stopping the weak ones early (ASHA, on the validation "
+                                   "loss of each evaluation); each trial is a run folder in OUT/trials/. At the "
+                                   "end: a table of the trials, best first, the best trial's folder, the "
+                                   "command lines that reproduce and continue it, and OUT/curves.png.",
+                       epilog="The default space (a list: a choice; loguniform/uniform: a range; a value: "
+                              f"fixed): {tune.shown_space()}")
+    u.add_argument("file", nargs="?", metavar="TEXT", help="text file").shown_default = "none: give it, or --resume/--report"
+    u.add_argument("--out", metavar="DIR", help="the search's folder").shown_default = "runs/tune-<time>"
+    u.add_argument("--space", metavar="FILE", help="a JSON file of the default space's shape (below), replacing "
+                                                   "it").shown_default = "the default space"
+    u.add_argument("--trials", type=positive_int, metavar="N", default=8, help="trials to run")
+    u.add_argument("--minutes-per-trial", type=positive_float, metavar="X", default=5.0,
+                   help="each trial's --minutes (its schedule anneals over them)")
+    u.add_argument("--iterations-per-trial", type=positive_int, metavar="N", help="each trial's --iterations, "
+                   "instead of minutes (reproducible to the bit)").shown_default = "none"
+    u.add_argument("--cores-per-trial", type=positive_int, metavar="N", default=1,
+                   help="cores (and BLAS threads) each trial gets; concurrent trials: cores / this")
+    u.add_argument("--cpus", type=positive_int, metavar="N", help="cores of the local Ray").shown_default = "all"
+    u.add_argument("--address", metavar="HOST:PORT", help="an existing Ray cluster's head "
+                   "(`ray start --head` prints it)").shown_default = "$RAY_ADDRESS, else a local Ray"
+    u.add_argument("--encoding", default="utf-8", metavar="NAME", help="the text file's encoding")
+    u.add_argument("--seed", type=count, metavar="N", default=0, help="seed of the draws from the space")
+    u.add_argument("--retries", type=count, metavar="N", default=3, help="times a failed trial continues from "
+                                                                        "its latest.npz")
+    u.add_argument("--resume", metavar="OUT", help="continue the interrupted search in OUT")
+    u.add_argument("--report", metavar="OUT", help="print and write the report of the search in OUT, and exit")
     return parser
 
 
@@ -235,8 +264,29 @@ def cmd_plot(args):
     info(f"wrote {args.out}: {picture.runs} run(s), {picture.points} logged points")
 
 
+def cmd_tune(args):
+    given = [f for f in ("file", "out", "space", "iterations_per_trial") if getattr(args, f)]
+    for flag, folder in (("--resume", args.resume), ("--report", args.report)):
+        if folder and given:
+            raise MinrnnError(f"{flag} continues or reports a search as it was set up; leave out "
+                              + ", ".join("TEXT" if f == "file" else config.flag(f) for f in given))
+    if args.resume and args.report:
+        raise MinrnnError("give one of --resume and --report")
+    if args.report:
+        tune.report(args.report, say=print)
+    elif args.resume:
+        tune.resume(args.resume, address=args.address, cpus=args.cpus, say=print)
+    elif not args.file:
+        raise MinrnnError("give the text to search on: minrnn tune TEXT (or --resume OUT, --report OUT)")
+    else:
+        tune.search(args.file, args.out, space=tune.read_space(args.space) if args.space else None, trials=args.trials,
+                    minutes_per_trial=args.minutes_per_trial, iterations_per_trial=args.iterations_per_trial,
+                    cores_per_trial=args.cores_per_trial, cpus=args.cpus, address=args.address,
+                    encoding=args.encoding, seed=args.seed, retries=args.retries, say=print)
+
+
 COMMANDS = {"classic": cmd_classic, "train": cmd_train, "sample": cmd_sample, "eval": cmd_eval,
-            "viz": cmd_viz, "plot": cmd_plot}
+            "viz": cmd_viz, "plot": cmd_plot, "tune": cmd_tune}
 
 
 def _one_line(message):

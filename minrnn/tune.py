@@ -242,8 +242,7 @@ def _progress(tune, say):
 
         def on_trial_complete(self, iteration, trials, trial, **info):
             r, c = trial.last_result, trial.config
-            done = r.get("iteration", 0) >= (c.get("iterations") or math.inf) or \
-                r.get("elapsed_s", 0) >= 60 * (c.get("minutes") or math.inf)
+            done = finished(c.get("iterations"), c.get("minutes"), r.get("iteration", 0), r.get("elapsed_s", 0))
             say(f"trial {trial.trial_id} {'done' if done else 'stopped early'} at iteration {r.get('iteration')}: "
                 f"best val {r.get('best_val', math.nan):.4f}")
 
@@ -345,6 +344,16 @@ def read_record(out):
     return record
 
 
+def finished(iterations, minutes, iteration, elapsed_s):
+    """Whether a trial's last evaluation (iteration, elapsed_s) was its budget's end. A run stops
+    at the first iteration that finds its time used, so its last evaluation can be a moment
+    before the time itself: within a second, or two iterations' time, counts as the end."""
+    if iterations:
+        return iteration >= iterations
+    margin = max(1.0, 2 * elapsed_s / max(iteration, 1))
+    return bool(minutes) and elapsed_s >= 60 * minutes - margin
+
+
 def trial_rows(out):
     """Every trial that logged an evaluation: its folder, settings, iterations, minutes, best
     validation loss and whether it stopped before its budget, best first."""
@@ -360,10 +369,10 @@ def trial_rows(out):
             continue  # started, but not yet evaluated
         cfg = config.Config(**settings)
         iteration, elapsed = int(log["iteration"][-1]), float(log["elapsed_s"][-1])
-        finished = (cfg.iterations and iteration >= cfg.iterations) or (cfg.minutes and elapsed >= 60 * cfg.minutes)
         val = log["val_loss"][~np.isnan(log["val_loss"])]
         rows.append({"folder": folder, "config": cfg, "iteration": iteration, "minutes": elapsed / 60,
-                     "best_val": float(val.min()) if len(val) else math.nan, "stopped_early": not finished,
+                     "best_val": float(val.min()) if len(val) else math.nan,
+                     "stopped_early": not finished(cfg.iterations, cfg.minutes, iteration, elapsed),
                      "log": log})
     return sorted(rows, key=lambda r: (math.isnan(r["best_val"]), r["best_val"]))
 

@@ -229,3 +229,12 @@ def test_diverged_trial(folder, cluster, capsys):
     assert len({r["pid"] for r in results(out, tid)}) == 1  # not retried
     assert last_iteration(out / "trials" / tid) < 200
     assert (out / "report.txt").read_text().splitlines()[1].split()[-1] == "yes"
+
+
+def test_a_trial_that_used_its_time_is_not_stopped_early():
+    """A run stops at the first iteration that finds its time used, so its last evaluation may
+    come a moment before the budget: that is its end, not an early stop."""
+    from minrnn.tune import finished
+    assert finished(None, 4, 20400, 239.95) and finished(None, 4, 8600, 239.4)
+    assert not finished(None, 4, 400, 40.0) and not finished(None, 4, 20400, 230.0)
+    assert finished(100, None, 100, 5.0) and not finished(100, None, 99, 500.0)

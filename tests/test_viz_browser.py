@@ -252,7 +252,9 @@ def test_box_is_the_model(open_page, box_runs, capsys, tmp_path, cell, embedding
     """The page's forward pass (model.js) is CharRNN's: on the page's own text and on text typed
     into the box, every next-character distribution is CharRNN.trace's to 1e-4, the box's
     nats/char is `minrnn eval`'s, and write-on at temperature near zero is what `minrnn sample
-    --greedy` prints after the same prime."""
+    --greedy` prints after the same prime, up to the first place where the two likeliest
+    characters tie within 1e-4 (there float32 rounding, which differs between NumPy's products and
+    the page's, picks one)."""
     import numpy as np
     folder = box_runs[cell, embedding]
     p = open_page(folder / "page.html").page
@@ -277,7 +279,12 @@ def test_box_is_the_model(open_page, box_runs, capsys, tmp_path, cell, embedding
     p.evaluate("minrnnPage.settled()")
     written = "".join(p.locator("#box-text span.own").all_text_contents()).replace("\u21b5\n", "\n")
     greedy = cli(capsys, "sample", folder, "--greedy", "--prime", BOX_TEXT, "--length", 60)
-    assert BOX_TEXT + written + "\n" == greedy
+    expected = greedy[len(BOX_TEXT):-1]
+    assert greedy.startswith(BOX_TEXT) and len(written) == len(expected) == 60
+    if written != expected:  # only where the two likeliest characters tie to float32 rounding
+        k = next(i for i, (a, b) in enumerate(zip(written, expected)) if a != b)
+        second, first = np.sort(traced_probs(folder, BOX_TEXT + expected[:k])[-1])[-2:]
+        assert first - second < 1e-4, (k, written, expected)
 
 
 def test_box_edits_unknown_characters_and_markup(open_page, box_runs, capsys, tmp_path):

@@ -383,24 +383,20 @@ class Model:
         if text is not None:
             if not isinstance(text, str):
                 raise MinrnnError(f"text= takes the text itself, a string, not {type(text).__name__}")
-            known = set(self.chars)
-            unknown = sum(text.count(c) for c in set(text) - known)
-            if unknown and not skip_unknown:
-                raise MinrnnError(f"text=: {unknown} character(s) are outside the model's vocabulary; "
-                                  "pass --skip-unknown to leave them out")
-            kept = text.translate(dict.fromkeys(map(ord, set(text) - known)))
-            if not kept:
-                raise MinrnnError("text=: " + ("none of its characters are in the model's vocabulary" if text
-                                               else "is empty"))
-            return data.encode(kept, self.chars)[0], unknown, "text"
-        data.check_encoding(encoding)
-        unknown = data.count_unknown(file, self.chars, encoding)
+            chunks, where = (lambda: iter([text])), "text="
+        else:
+            data.check_encoding(encoding)
+            chunks, where = data.file_chunks(file, encoding), str(file)
+        unknown = data.count_unknown(chunks, self.chars)
         if unknown and not skip_unknown:
-            raise MinrnnError(f"{file}: {unknown} character(s) are outside the model's vocabulary; "
+            raise MinrnnError(f"{where}: {unknown} character(s) are outside the model's vocabulary; "
                               "pass --skip-unknown to leave them out")
-        if skip_unknown:
-            return data.read_corpus_skipping_unknown(file, self.chars, encoding)[0], unknown, str(file)
-        return data.read_corpus(file, encoding, self.chars)[0], 0, str(file)
+        name = "text" if text is not None else str(file)
+        if skip_unknown and text != "":  # an empty text= is empty, not all unknown
+            return data.encode_skipping_unknown(chunks, self.chars, where)[0], unknown, name
+        if text is not None:
+            return data.encode(text, self.chars, where, "is empty")[0], 0, name
+        return data.read_corpus(file, encoding, self.chars)[0], 0, name
 
     def _sampled(self, prime, length, seed, temperature=1.0, top_k=0, greedy=False):
         """The indices of prime followed by `length` characters sampled from the model."""

@@ -132,9 +132,10 @@ def _encode(chunks, chars=None, name="text", empty="the file is empty"):
     return ix, chars
 
 
-def encode(text, chars=None):
-    """A string as (index array, sorted vocabulary), or indices into a given vocabulary."""
-    return _encode(lambda: iter([text]), chars)
+def encode(text, chars=None, name="text", empty="the file is empty"):
+    """A string as (index array, sorted vocabulary), or indices into a given vocabulary; errors
+    name it `name`."""
+    return _encode(lambda: iter([text]), chars, name, empty)
 
 
 def read_corpus(path, encoding="utf-8", chars=None):
@@ -144,18 +145,23 @@ def read_corpus(path, encoding="utf-8", chars=None):
     return _encode(lambda: _decoded_chunks(path, encoding), chars, name=str(path))
 
 
-def count_unknown(path, chars, encoding="utf-8"):
-    """How many characters of the file are outside `chars`."""
+def file_chunks(path, encoding="utf-8"):
+    """A text file as count_unknown and encode_skipping_unknown read it: a function returning an
+    iterator of its decoded chunks (they read it more than once)."""
+    return lambda: _decoded_chunks(path, encoding)
+
+
+def count_unknown(chunks, chars):
+    """How many characters of a text (`chunks`, as file_chunks returns it) are outside `chars`."""
     known = set(chars)
-    return sum(text.count(c) for text in _decoded_chunks(path, encoding) for c in set(text) - known)
+    return sum(text.count(c) for text in chunks() for c in set(text) - known)
 
 
-def read_corpus_skipping_unknown(path, chars, encoding="utf-8"):
+def encode_skipping_unknown(chunks, chars, name, empty="none of its characters are in the model's vocabulary"):
     """Like read_corpus with a fixed vocabulary, dropping the characters outside it."""
     known = set(chars)
-    keep = lambda: (text.translate(dict.fromkeys(map(ord, set(text) - known)))
-                    for text in _decoded_chunks(path, encoding))
-    return _encode(keep, chars, name=str(path), empty="none of its characters are in the model's vocabulary")
+    keep = lambda: (text.translate(dict.fromkeys(map(ord, set(text) - known))) for text in chunks())
+    return _encode(keep, chars, name=name, empty=empty)
 
 
 def builtin_corpus():

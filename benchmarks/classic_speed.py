@@ -149,7 +149,7 @@ def main(argv=None):
     for label, every in (("sampling", 100), ("no sampling", 10**9)):
         theirs = lambda: min_char_rnn(text, H, T, lr, seed=0, iterations=n, sample_every=every,
                                       sample_length=200, print_every=100, out=Null())
-        ours = lambda: run_classic(ix, chars, H, T, lr, seed=0, iterations=n, sample_every=every,
+        ours = lambda: run_classic(ix, chars, hidden=H, seq_length=T, lr=lr, seed=0, iterations=n, sample_every=every,
                                    sample_length=200, print_every=100, out=Null())
         ours()  # warm-up
         peer, mine = [], []

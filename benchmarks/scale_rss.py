@@ -77,7 +77,7 @@ def measure(mb, folder, cell="rnn", hidden=64, layers=1):
     n = big.stat().st_size  # ASCII: one character a byte
     vocab = len(set(big.read_bytes()[: 1 << 20]))
     ix_bytes = n * index_dtype(vocab).itemsize
-    model = ModelConfig(vocab, cell, hidden, layers).train_bytes(2, B, T)  # float32, Adam's m and v
+    model = ModelConfig(vocab, cell, hidden, layers, dropout=0.0).train_bytes(2, B, T)  # float32, Adam's m and v
     return {"mb": mb, "chars": n, "index_bytes": ix_bytes, "model_bytes": model, "fixed_rss": fixed,
             "peak_rss": peak, "growth": peak - fixed, "seconds": seconds,
             "bound_peak": 3 * ix_bytes + model, "bound_growth": 3 * ix_bytes}

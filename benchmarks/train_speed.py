@@ -1,9 +1,9 @@
 """Training speed of minrnn's trainer against PyTorch, in characters per second, for each cell.
 
-One iteration is what minrnn/train.py does for a (T, B) chunk: train.step (the gradient over
+One iteration is what minrnn/loop.py does for a (T, B) chunk: loop.step (the gradient over
 the run's default shards, scale 1/(B*T), clip_global_norm(5), Adam), float32, the state carried
-to the next chunk, on the trainer's threads (the `thr` column: shards x workers x BLAS threads
-per worker; `--shards S` overrides the default S to compare). The PyTorch peer is the same model: one-hot
+to the next chunk, on the trainer's threads (the `thr` column: shards x worker threads, each on
+one BLAS thread; `--shards S` overrides the default S to compare). The PyTorch peer is the same model: one-hot
 input into nn.RNN(tanh) / nn.LSTM / nn.GRU with num_layers L (the one-hot product is our
 lookup into Wxh), nn.Linear, mean cross-entropy, clip_grad_norm_(5), Adam,
 torch.set_num_threads(2). (One-hot input is PyTorch's faster choice here: nn.Embedding +
@@ -38,11 +38,11 @@ from machine import describe
 from minrnn import data
 from minrnn.cells import CELLS
 from minrnn.model import CharRNN, ModelConfig
-from minrnn.config import Config, threads
+from minrnn.config import Config
 from minrnn.optim import Adam
 from minrnn.sample import generate
 from minrnn.shards import Shards
-from minrnn.train import step
+from minrnn.loop import step
 
 DEFAULT_TEXT = Path(__file__).resolve().parent.parent.parent / "shared/data/tinyshakespeare.txt"
 # (cell, H, layers, B, T): min-char-rnn's shape at growing batches, then the deeper cells
@@ -85,11 +85,11 @@ class MinrnnTrainer:
     def __init__(self, ix, V, cell, H, L, B, T, lr=2e-3, seed=0, shards=None):
         self.T, self.B = T, B
         self.inputs, self.targets = data.streams(ix, B)
-        self.model = CharRNN(ModelConfig(V, cell, H, L), rng=np.random.default_rng(seed))
+        self.model = CharRNN(ModelConfig(V, cell, H, L, dropout=0.0), rng=np.random.default_rng(seed))
         self.opt = Adam(self.model.theta.size, lr, dtype=np.float32)
         # its clipping: global norm 5; its shards and threads: the trainer's defaults
         self.cfg = Config(cell=cell, hidden=H, layers=L, seq_length=T, batch_size=B, shards=shards)
-        self.shards = Shards(self.model, self.cfg.n_shards(), threads(self.cfg))
+        self.shards = Shards(self.model, self.cfg.n_shards())
         self.p, self.h = 0, self.model.zero_state(B)
 
     def run(self, iterations):
@@ -192,7 +192,7 @@ def flops_per_char(cell, H, L, V):
 
 
 def sampling_speed(V, cell, H, L, dtype, n, repeats):
-    model = CharRNN(ModelConfig(V, cell, H, L, dtype=np.dtype(dtype).name), rng=np.random.default_rng(0))
+    model = CharRNN(ModelConfig(V, cell, H, L, dropout=0.0, dtype=np.dtype(dtype).name), rng=np.random.default_rng(0))
     rng, h = np.random.RandomState(0), model.zero_state(1)
     generate(model, rng, h, 0, 50)
     speeds = []
@@ -237,7 +237,7 @@ def main(argv=None):
         n = iterations_for(*c, args.seconds, args.quick)
         ours = MinrnnTrainer(ix, V, *c, shards=args.shards and min(args.shards, B))
         sh = ours.shards
-        threads, shown = sh.blas, f"{sh.n_shards}x{sh.workers}x{sh.blas}"
+        threads, shown = 1, f"{sh.n_shards}x{sh.workers}"
         theirs = TorchTrainer(ix, V, *c) if torch is not None else None
         mine, peer = [], []
         chars_per_s(ours, max(3, n // 5), B * T, threads)  # warm-up: caches, allocator, BLAS buffers

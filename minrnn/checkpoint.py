@@ -1,10 +1,18 @@
-"""Checkpoints: one .npz holding named arrays and one JSON metadata entry.
+"""Checkpoints: one .npz holding named arrays and one JSON metadata entry; reading a model or a
+whole run back from one; and the one place that knows the formats of earlier minrnn versions.
 
 Written to a temporary file beside the target, synced, then renamed over it, so a crash
 leaves either the old checkpoint or the new one, never half of one. Read entry by entry, each
 array's header checked before its data (no Python objects, so loading one never runs code; no
 more data than the file holds; the expected shape and dtype), and only the entries a command
 needs: sample and eval read the parameters, not the optimizer state.
+
+Every checkpoint's metadata is turned into today's by `upgrade` as it is read, so nothing
+outside this file knows that an older format existed. The formats:
+  1  one vanilla layer, implied by the run's hidden size and dtype; the carried state as "h" (B, H)
+  2  the model described on its own ("model"); the carried state as one array "state"
+     (layers, 1 or 2, B, H); later versions of it added `shards`, `smooth_loss`, `warmup` and
+     the budget to the saved settings
 """
 import json
 import math
@@ -15,10 +23,15 @@ from pathlib import Path
 import numpy as np
 
 from .errors import MinrnnError
+from .model import CharRNN, ModelConfig
 
-FORMAT_VERSION = 2  # 2: the model described on its own (model.ModelConfig), the state as one array
-READABLE_VERSIONS = (1, 2)  # 1: one vanilla layer, implied by the run config
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 META_KEY = "__meta__"
+# Settings that earlier checkpoints lack, with the value that reproduces what those runs did
+BEFORE_THEY_WERE_SAVED = {"shards": 1, "warmup": 0.0, "iterations": None, "epochs": None, "minutes": None,
+                          "checkpoint_every": None}
+ZERO_FOR_UNSET = ("init_scale", "lr_decay_every", "threads")  # format 1 and early format 2 wrote 0 for None
 
 
 def tmp_path(path):
@@ -50,16 +63,6 @@ def save(path, arrays, meta):
         except OSError:
             pass
         raise MinrnnError(f"could not write checkpoint {path}: {e.strerror or e}", exit_code=1) from None
-
-
-def resolve(path):
-    """A checkpoint file, or a run folder (its latest.npz)."""
-    path = Path(path)
-    if path.is_dir():
-        if not (path / "latest.npz").is_file():
-            raise MinrnnError(f"{path}: no checkpoint in this folder (latest.npz is missing)")
-        return path / "latest.npz"
-    return path
 
 
 def _read_header(f):
@@ -109,9 +112,11 @@ class Archive:
     Every problem becomes a MinrnnError naming the file."""
 
     def __init__(self, path):
-        self.path = path = resolve(path)
+        self.path = path = Path(path)
         if not path.exists():
             raise MinrnnError(f"{path}: no such checkpoint")
+        if path.is_dir():
+            raise MinrnnError(f"{path}: is a folder, not a checkpoint file")
         try:
             with open(path, "rb") as f:
                 magic = f.read(8)
@@ -138,6 +143,7 @@ class Archive:
             if META_KEY not in self.names:
                 raise MinrnnError(f"{path}: not a minrnn checkpoint (no metadata entry)")
             self.meta = self._meta(self.read(META_KEY))
+            self.version = self.meta["format_version"]
         except BaseException:
             self.zf.close()
             raise
@@ -180,11 +186,88 @@ class Archive:
 
 def load(path, names=None):
     """Returns (arrays, meta): every array, or only those of `names` the file holds (none for
-    names=(): the metadata alone). Any problem with the file is a MinrnnError naming it; no
-    pickle in it is ever loaded."""
+    names=(): the metadata alone), and the metadata as the file holds it. Any problem with the
+    file is a MinrnnError naming it; no pickle in it is ever loaded."""
     with Archive(path) as archive:
         wanted = archive.names - {META_KEY} if names is None else archive.names & set(names)
         return {name: archive.read(name) for name in sorted(wanted)}, archive.meta
+
+
+def upgrade(meta, path):
+    """A checkpoint's metadata, of any readable format, as today's format writes it: the model's
+    description, the run's settings with every one its version lacked, the run's numbers."""
+    meta = dict(meta)
+    vocabulary(meta, path)
+    config = meta.get("config")
+    if meta["format_version"] == 1:
+        if not isinstance(config, dict):
+            raise MinrnnError(f"{path}: its metadata lacks the model's config")
+        meta["model"] = {"cell": "rnn", "hidden": config.get("hidden"), "layers": 1, "embedding": 0,
+                         "dropout": 0.0, "dtype": config.get("dtype")}
+        meta.pop("rng_state", None)  # format 1 drew nothing at random while training
+    if not isinstance(meta.get("model"), dict):
+        raise MinrnnError(f"{path}: its metadata lacks the model's description")
+    if isinstance(config, dict):
+        config = {k: None if k in ZERO_FOR_UNSET and v == 0 and not isinstance(v, bool) else v
+                  for k, v in config.items()}
+        meta["config"] = {**BEFORE_THEY_WERE_SAVED, **meta["model"], **config}
+    meta.setdefault("smooth_loss", math.nan)  # before it was saved, a resume restarted the smoothing
+    meta.setdefault("dropout_rng_state", None)  # format 1 had no dropout: a fresh generator serves
+    meta["format_version"] = FORMAT_VERSION
+    return meta
+
+
+def read_meta(path):
+    """A checkpoint's metadata, in today's format (upgrade)."""
+    with Archive(path) as archive:
+        return upgrade(archive.meta, archive.path)
+
+
+def _model_config(meta, path):
+    """The checkpoint's ModelConfig, checked."""
+    saved = meta["model"]
+    known = set(ModelConfig.__dataclass_fields__) - {"vocab_size"}
+    unknown = sorted(set(saved) - known)
+    if unknown:
+        raise MinrnnError(f"{path}: its model has settings this minrnn does not know: {', '.join(unknown)}")
+    return ModelConfig(vocab_size=len(meta["vocab"]), **saved).check(source=f"{path}: its model")
+
+
+def _read_model(archive, meta):
+    """The archive's model, every parameter's shape and dtype checked against the model's
+    description before it is read, and its values finite."""
+    config = _model_config(meta, archive.path)
+    arrays = {}  # read, and so checked against the file's size, before the model is made
+    for name, shape in config.param_shapes().items():
+        if name not in archive.names:
+            raise MinrnnError(f"{archive.path}: parameter {name} is missing")
+        a = arrays[name] = archive.read(name, expect=(shape, np.dtype(config.dtype)))
+        if not np.isfinite(a).all():
+            raise MinrnnError(f"{archive.path}: parameter {name} holds NaN or infinite values")
+    model = CharRNN(config)
+    for name, a in arrays.items():
+        model.params[name][...] = a
+    return model
+
+
+def read_model(path):
+    """(model, meta) of a checkpoint file: its parameters alone, what sample, eval and viz read."""
+    with Archive(path) as archive:
+        meta = upgrade(archive.meta, archive.path)
+        return _read_model(archive, meta), meta
+
+
+def read_run(path):
+    """(model, arrays, meta) of a run's checkpoint: the model, and every array (its parameters,
+    the optimizer state `opt.*`, the carried `state`) for a resumed run to check and take."""
+    with Archive(path) as archive:
+        meta = upgrade(archive.meta, archive.path)
+        model = _read_model(archive, meta)
+        rest = sorted(archive.names - set(model.params) - {META_KEY})
+        arrays = {**{name: a.copy() for name, a in model.params.items()}, **{name: archive.read(name) for name in rest}}
+        if archive.version == 1 and "h" in arrays:  # format 1's one layer's h, (B, H)
+            arrays["state"] = arrays.pop("h")[None, None]
+        return model, arrays, meta
 
 
 def whole_number(v, low=0):

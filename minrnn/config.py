@@ -1,66 +1,63 @@
-"""The training configuration: every setting of a run, what each may be, and the one check of a
-whole configuration, whether it came from the command line or from a checkpoint.
+"""The training settings: every setting of a run (Config), what each may be, and the one check
+of a whole configuration, whether it came from the command line, the API or a checkpoint.
 
-Each field of Config carries its help text and its valid values. The command line's flags, their
-help and their type checks are made from these fields (cli.py); `check` applies the same rules to
-a configuration read from a checkpoint, then the rules that tie settings together: a setting that
-others make meaningless is refused with what to do instead. The model's own fields (cell, hidden,
-layers, embedding, dropout, dtype) are checked by ModelConfig.check, their one definition.
+Each field of Config is an option (options.py): its help, default and valid values, from which
+`minrnn train`'s flags and `minrnn.train`'s keywords are made. The model's own settings (cell,
+hidden, layers, embedding, dropout, dtype) are defined in model.py and taken from there. `check`
+then applies the rules that tie settings together: a setting that others make meaningless is
+refused with what to do instead.
 """
 import dataclasses
-import math
-import os
 
-from . import data
-from .cells import CELLS
+from . import data, options
 from .errors import FieldError, MinrnnError
-from .model import DTYPES, ModelConfig
+from .model import OPTIONS as MODEL_OPTIONS, ModelConfig
 from .optim import CLIPS, OPTIMIZERS
+from .options import Option
 
 SCHEDULES = ("constant", "step", "cosine")
 DEFAULT_EVAL_EVERY = 1000
 CHECKPOINT_MINUTES = 10  # latest.npz is written at least this often, so that a slow model still saves
-MODEL_FIELDS = tuple(f.name for f in dataclasses.fields(ModelConfig) if f.name != "vocab_size")
 ARCHITECTURE = ("cell", "hidden", "layers", "embedding")  # what fixes the weights' shapes
 BUDGET = ("iterations", "epochs", "minutes")
 # The default shards (README, "Speed"; benchmarks/train_speed.py --shards): a shard needs about 16
 # streams for its products to run near BLAS's speed, and more shards than 2 cost more in smaller
 # products and Python per step than they gain (on 2 cores, 4 shards of 16 streams ran 15-25%
-# slower than 2 of 32); a machine with more cores gives each shard's worker more BLAS threads
+# slower than 2 of 32)
 STREAMS_PER_SHARD = 16
 MAX_DEFAULT_SHARDS = 2
 
 
-def setting(kind, default, help, *, above=None, low=None, below=None, high=None, choices=None, unset=None,
-            resumable=False, flag=True):
-    """A Config field: its type, default and help; its range (above/below exclusive, low/high
-    inclusive) or choices; `unset`, when None is allowed, says what None means; `resumable`:
-    may differ when a run is resumed; `flag`: set from the command line."""
-    return dataclasses.field(default=default, metadata=dict(
-        kind=kind, help=help, above=above, low=low, below=below, high=high, choices=choices, unset=unset,
-        resumable=resumable, flag=flag))
+def setting(kind, default, help, **rules):
+    """A Config field: an option (options.Option's rules: above/low/below/high, choices, unset,
+    resumable: may differ when a run is resumed)."""
+    return options.field(Option(kind, default, help, **rules))
+
+
+def model_setting(name):
+    """A Config field that is the model's (model.py defines it)."""
+    return options.field(MODEL_OPTIONS[name])
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    # the model, as the user gives it (ModelConfig adds the vocabulary's size); the defaults
-    # (with batch 32 and Adam 3e-3 annealed over the budget) won a sweep for the best
-    # validation loss in 5 minutes on 2 cores, and dropout 0.1 the best in 8 minutes once the
-    # sharded step doubled the characters a minute (README, "Defaults")
-    cell: str = setting(str, "gru", "recurrent cell: rnn (tanh), lstm or gru", choices=tuple(CELLS))
-    hidden: int = setting(int, 256, "hidden units per layer", above=0)
-    layers: int = setting(int, 2, "stacked recurrent layers", above=0)
-    embedding: int = setting(int, 0, "size of a learned input embedding; 0: one-hot input", low=0)
-    dropout: float = setting(float, 0.1, "dropout on each layer's output, the last one's included", low=0, below=1)
-    dtype: str = setting(str, "float32", "floating-point type of the parameters", choices=DTYPES)
+    # the model; the defaults (with batch 32 and Adam 3e-3 annealed over the budget) won a sweep
+    # for the best validation loss in 5 minutes on 2 cores, and dropout 0.1 the best in 8
+    # minutes once the sharded step doubled the characters a minute (README, "Defaults")
+    cell: str = model_setting("cell")
+    hidden: int = model_setting("hidden")
+    layers: int = model_setting("layers")
+    embedding: int = model_setting("embedding")
+    dropout: float = model_setting("dropout")
+    dtype: str = model_setting("dtype")
     init_scale: float | None = setting(float, None, "standard deviation of normally drawn initial weights "
                                        "(min-char-rnn: 0.01)", above=0, unset="uniform in +-1/sqrt(inputs)")
     # the data
     seq_length: int = setting(int, 64, "characters per stream per iteration (truncated BPTT length)", above=0)
     batch_size: int = setting(int, 32, "parallel streams of the text", above=0)
     val_frac: float = setting(float, 0.1, "share of the text, at its end, held out for validation", low=0, below=1)
-    encoding: str = setting(str, "utf-8", "the text file's encoding")
-    corpus: str = setting(str, "", "the text's path; '': the built-in corpus", flag=False)
+    encoding: str = setting(str, "utf-8", "the text file's encoding", metavar="NAME", also=data.encoding_problem)
+    corpus: str = setting(str, "", "the text's path; '': the built-in corpus", cli=False, api=False)
     # the optimisation
     optimizer: str = setting(str, "adam", "update rule", choices=tuple(OPTIMIZERS))
     lr: float = setting(float, 3e-3, "learning rate", above=0)
@@ -99,12 +96,12 @@ class Config:
                                  "gradient is computed on its own and added in order; they run on --threads "
                                  "cores at once", above=0,
                                  unset=f"--batch-size // {STREAMS_PER_SHARD}, from 1 to {MAX_DEFAULT_SHARDS}")
-    threads: int | None = setting(int, None, "threads: shards at once, and BLAS threads within them", above=0,
-                                  high=4096, resumable=True,
-                                  unset="all cores, or 1 for one shard of a small model")
+    threads: int | None = setting(int, None, "threads to compute on: shards at once (each shard's products run "
+                                  "on one thread, so that no sum depends on the threads)", above=0, high=4096,
+                                  resumable=True, unset="all cores")
 
     def model(self, vocab_size):
-        return ModelConfig(vocab_size, **{name: getattr(self, name) for name in MODEL_FIELDS})
+        return ModelConfig(vocab_size, **{name: getattr(self, name) for name in MODEL_OPTIONS})
 
     def has_budget(self):
         return any(getattr(self, name) is not None for name in BUDGET)
@@ -125,67 +122,24 @@ def default_shards(batch_size):
     return max(1, min(MAX_DEFAULT_SHARDS, batch_size // STREAMS_PER_SHARD))
 
 
-FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+OPTIONS = options.of_dataclass(Config)
 DEFAULTS = Config()
 
 
 def flag(name):
-    return "--" + name.replace("_", "-")
-
-
-def shown_default(name):
-    """A setting's default as --help shows it."""
-    value, unset = getattr(DEFAULTS, name), FIELDS[name].metadata["unset"]
-    return unset if value is None else f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def _range(m):
-    """The rule of a field's range, in words: 'must be > 0', 'must be in [0, 1)'."""
-    lo = (f"({m['above']:g}" if m["above"] is not None else f"[{m['low']:g}" if m["low"] is not None else None)
-    hi = (f"{m['below']:g})" if m["below"] is not None else f"{m['high']:g}]" if m["high"] is not None else None)
-    if lo and hi:
-        return f"must be in {lo}, {hi}"
-    if lo:
-        return f"must be {'>' if lo[0] == '(' else '>='} {lo[1:]}"
-    return f"must be {'<' if hi[-1] == ')' else '<='} {hi[:-1]}"
+    """A setting's flag (or what a name that is none would be: --hiden)."""
+    return OPTIONS[name].dest if name in OPTIONS else "--" + name.replace("_", "-")
 
 
 def problem(name, value):
-    """Why `value` cannot be the setting `name`, or None when it can. The one definition of
-    each setting's valid values: the command line's types and `check` both ask it."""
-    m = FIELDS[name].metadata
-    if value is None and m["unset"] is not None:
-        return None
-    if name in MODEL_FIELDS:
-        try:
-            ModelConfig(2, **{name: value}).check()
-        except FieldError as e:
-            return e.why
-        return None
-    kind = m["kind"]
-    if kind is float and (isinstance(value, bool) or not isinstance(value, (int, float))):
-        return "is not a number"
-    if kind is float and not math.isfinite(value):
-        return "is not a finite number"
-    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
-        return "is not an int"
-    if kind is str and not isinstance(value, str):
-        return "is not a string"
-    if m["choices"] and value not in m["choices"]:
-        return f"is not one of {', '.join(m['choices'])}"
-    if any(m[k] is not None for k in ("above", "low", "below", "high")):
-        if not ((m["above"] is None or value > m["above"]) and (m["low"] is None or value >= m["low"])
-                and (m["below"] is None or value < m["below"]) and (m["high"] is None or value <= m["high"])):
-            return _range(m)
-    if name == "encoding":
-        return data.encoding_problem(value)
-    return None
+    """Why `value` cannot be the setting `name`, or None when it can."""
+    return OPTIONS[name].problem(value)
 
 
 def check(cfg, source=None):
     """Every setting valid and meaningful, or a MinrnnError naming the first that is not; the
     same rules for the command line (source None) and a checkpoint's config (source names it)."""
-    for name in FIELDS:
+    for name in OPTIONS:
         why = problem(name, getattr(cfg, name))
         if why:
             raise FieldError(source or "config", name, getattr(cfg, name), why)
@@ -214,20 +168,13 @@ def check(cfg, source=None):
 
 
 def from_meta(meta, path):
-    """The Config a checkpoint's run was made with, checked."""
+    """The Config a checkpoint's run was made with (its metadata upgraded: checkpoint.py), checked."""
     saved = meta.get("config")
     if not isinstance(saved, dict):
         raise MinrnnError(f"{path}: its metadata lacks the run's config")
-    unknown = sorted(set(saved) - set(FIELDS))
+    unknown = sorted(set(saved) - set(OPTIONS))
     if unknown:
         raise MinrnnError(f"{path}: its config has settings this minrnn does not know: {', '.join(unknown)}")
-    # format 1 predates the model's own fields: its model (one vanilla layer) fills them in
-    saved = {**ModelConfig.from_meta(meta, path).to_meta(), **saved}
-    # runs from before shards computed their step as one shard
-    saved.setdefault("shards", 1)
-    # checkpoints of format 1, and the first of format 2, wrote 0 for these when they were not set
-    saved = {k: None if k in ("init_scale", "lr_decay_every", "threads") and v == 0 and not isinstance(v, bool)
-             else v for k, v in saved.items()}
     return check(Config(**saved), source=f"{path}: its config")
 
 
@@ -235,7 +182,7 @@ def resumed(saved, given, path):
     """The run's config with what the command line may change on resume (the budget, what it
     shows and saves) changed; any other flag that differs is refused. Returns (config, warnings)."""
     clash = [f"{flag(k)} ({getattr(saved, k)} in the run)" for k, v in given.items()
-             if not FIELDS[k].metadata["resumable"] and v != getattr(saved, k)]
+             if not OPTIONS[k].resumable and v != getattr(saved, k)]
     if clash:
         raise MinrnnError(f"--resume continues {path} as it was configured; these flags differ from it: "
                           + ", ".join(clash))
@@ -260,31 +207,4 @@ def fine_tuned(cfg, given, model, path):
     if "init_scale" in given:
         raise MinrnnError("--init-scale has no effect with --init-from (the weights come from the checkpoint); "
                           "leave it out")
-    return dataclasses.replace(cfg, **{k: getattr(model, k) for k in MODEL_FIELDS if k not in given})
-
-
-def physical_memory():
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def check_fits(nbytes, what):
-    """Refuse, before allocating, what could never fit in this machine's memory."""
-    total = physical_memory()
-    if total and nbytes > total:
-        raise MinrnnError(f"{what} needs about {nbytes / 2**30:,.1f} GiB, more than this machine's "
-                          f"{total / 2**30:,.1f} GiB of memory")
-
-
-def threads(cfg):
-    """The threads a run computes on: --threads, else every core, except for a model of one
-    shard whose products are small: below about 300k multiply-adds per recurrent step
-    (B x H x gates*H) a second BLAS thread's hand-off costs what it saves
-    (benchmarks/blas_threads.py). Shards on threads of their own gain at any size. On a machine
-    whose other cores are busy, --threads 1 is safer."""
-    if cfg.threads:
-        return cfg.threads
-    macs = cfg.batch_size * cfg.hidden * CELLS[cfg.cell].gates * cfg.hidden
-    return 1 if cfg.n_shards() == 1 and macs < 300_000 else os.cpu_count() or 1
+    return dataclasses.replace(cfg, **{k: getattr(model, k) for k in MODEL_OPTIONS if k not in given})

@@ -145,6 +145,17 @@ def read_corpus(path, encoding="utf-8", chars=None):
     return _encode(lambda: _decoded_chunks(path, encoding), chars, name=str(path))
 
 
+def load_corpus(path, encoding="utf-8", chars=None):
+    """(indices, vocabulary, name) of a run's text: a file, or the built-in corpus for path ''."""
+    if path:
+        ix, chars = read_corpus(path, encoding, chars)
+        return ix, chars, str(path)
+    ix, builtin_chars, name = builtin_corpus()
+    if chars is not None and builtin_chars != chars:
+        raise MinrnnError(f"the built-in corpus ({name}) does not fit the checkpoint's vocabulary")
+    return ix, builtin_chars, name
+
+
 def file_chunks(path, encoding="utf-8"):
     """A text file as count_unknown and encode_skipping_unknown read it: a function returning an
     iterator of its decoded chunks (they read it more than once)."""
@@ -162,6 +173,29 @@ def encode_skipping_unknown(chunks, chars, name, empty="none of its characters a
     known = set(chars)
     keep = lambda: (text.translate(dict.fromkeys(map(ord, set(text) - known))) for text in chunks())
     return _encode(keep, chars, name=name, empty=empty)
+
+
+def read_against(chars, file=None, text=None, encoding="utf-8", skip_unknown=False):
+    """A text file (or `text`, the text itself) as indices into a model's vocabulary `chars`:
+    (indices, characters outside the vocabulary, a name for it). Characters outside it are an
+    error that counts them, or with skip_unknown are left out."""
+    if (file is None) == (text is None):
+        raise MinrnnError("give a text file's path, or the text itself as text=")
+    if text is not None:
+        chunks, where = (lambda: iter([text])), "text="
+    else:
+        check_encoding(encoding)
+        chunks, where = file_chunks(file, encoding), str(file)
+    unknown = count_unknown(chunks, chars)
+    if unknown and not skip_unknown:
+        raise MinrnnError(f"{where}: {unknown} character(s) are outside the model's vocabulary; "
+                          "pass --skip-unknown to leave them out")
+    name = "text" if text is not None else str(file)
+    if skip_unknown and text != "":  # an empty text= is empty, not all unknown
+        return encode_skipping_unknown(chunks, chars, where)[0], unknown, name
+    if text is not None:
+        return encode(text, chars, where, "is empty")[0], 0, name
+    return read_corpus(file, encoding, chars)[0], 0, name
 
 
 def builtin_corpus():

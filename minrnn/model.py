@@ -21,43 +21,35 @@ import math
 
 import numpy as np
 
-from . import checkpoint, layers
+from . import layers, options
 from .cells import CELLS
-from .errors import FieldError, MinrnnError
+from .errors import FieldError
+from .options import Option
 
 DTYPES = ("float32", "float64")
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
+    """A model's shape: the vocabulary's size and the settings below, each an option of `minrnn
+    train` (config.py takes them from here, with their defaults: the default model)."""
     vocab_size: int
-    cell: str = "rnn"
-    hidden: int = 256
-    layers: int = 1
-    embedding: int = 0  # 0: one-hot input (a lookup into the first layer's Wxh)
-    dropout: float = 0.0
-    dtype: str = "float32"
+    cell: str = options.field(Option(str, "gru", "recurrent cell: rnn (tanh), lstm or gru", choices=tuple(CELLS)))
+    hidden: int = options.field(Option(int, 256, "hidden units per layer", above=0))
+    layers: int = options.field(Option(int, 2, "stacked recurrent layers", above=0))
+    embedding: int = options.field(Option(int, 0, "size of a learned input embedding; 0: one-hot input", low=0))
+    dropout: float = options.field(Option(float, 0.1, "dropout on each layer's output, the last one's included",
+                                          low=0, below=1))
+    dtype: str = options.field(Option(str, "float32", "floating-point type of the parameters", choices=DTYPES))
 
     def check(self, source="model"):
         """Every field of its type and in range; a MinrnnError naming the first that is not."""
-        def bad(name, why):
-            return FieldError(source, name, getattr(self, name), why)
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            if f.type in ("int", int) and (isinstance(v, bool) or not isinstance(v, int)):
-                raise bad(f.name, "is not an int")
-            if f.type in ("float", float) and (isinstance(v, bool) or not isinstance(v, (int, float))
-                                               or not math.isfinite(v)):
-                raise bad(f.name, "is not a finite number")
-        for name, low in (("vocab_size", 1), ("hidden", 1), ("layers", 1), ("embedding", 0)):
-            if getattr(self, name) < low:
-                raise bad(name, "must be > 0" if low else "must be >= 0")
-        if not 0 <= self.dropout < 1:
-            raise bad("dropout", "must be in [0, 1)")
-        if self.cell not in CELLS:
-            raise bad("cell", f"is not one of {', '.join(CELLS)}")
-        if self.dtype not in DTYPES:
-            raise bad("dtype", f"is not one of {', '.join(DTYPES)}")
+        if isinstance(self.vocab_size, bool) or not isinstance(self.vocab_size, int) or self.vocab_size < 1:
+            raise FieldError(source, "vocab_size", self.vocab_size, "must be an int > 0")
+        for name, option in OPTIONS.items():
+            why = option.problem(getattr(self, name))
+            if why:
+                raise FieldError(source, name, getattr(self, name), why)
         return self
 
     def layer_names(self, l):
@@ -106,25 +98,8 @@ class ModelConfig:
     def state_shape(self, batch_size):
         return (self.layers, len(CELLS[self.cell].state), batch_size, self.hidden)
 
-    @classmethod
-    def from_meta(cls, meta, path):
-        """A checkpoint's model: format 2 saves it whole; format 1 (vanilla, one layer) implies
-        it from the run's hidden size and dtype."""
-        vocab = checkpoint.vocabulary(meta, path)
-        if meta.get("format_version") == 1:
-            config = meta.get("config")
-            if not isinstance(config, dict):
-                raise MinrnnError(f"{path}: its metadata lacks the model's config")
-            saved = {"hidden": config.get("hidden"), "dtype": config.get("dtype")}
-        else:
-            saved = meta.get("model")
-            if not isinstance(saved, dict):
-                raise MinrnnError(f"{path}: its metadata lacks the model's description")
-        known = {f.name for f in dataclasses.fields(cls)} - {"vocab_size"}
-        unknown = sorted(set(saved) - known)
-        if unknown:
-            raise MinrnnError(f"{path}: its model has settings this minrnn does not know: {', '.join(unknown)}")
-        return cls(vocab_size=len(vocab), **saved).check(source=f"{path}: its model")
+
+OPTIONS = options.of_dataclass(ModelConfig)
 
 
 class CharRNN:
@@ -164,14 +139,6 @@ class CharRNN:
         if self.cell.name == "lstm":
             for n in self.names:
                 self.params[n["bh"]][H:2 * H] = 1.0
-
-    @property
-    def vocab_size(self):
-        return self.config.vocab_size
-
-    @property
-    def hidden_size(self):
-        return self.config.hidden
 
     def zero_state(self, batch_size=1):
         return np.zeros(self.config.state_shape(batch_size), self.dtype)
@@ -260,15 +227,16 @@ class CharRNN:
         return loss, grad, new_state
 
     def trace(self, ix, state=None):
-        """What the neuron page shows for a text's indices ix (T,), fed from `state` (zero by
-        default): probs (T, V), probs[t] the distribution of the character after ix[t], and
-        per layer a dict of its cell's signals, each (T, H) (cells.py: `signals`)."""
+        """One text's indices ix (T,) read at batch 1 from `state` (zero by default): the logits
+        (T, V), logits[t] those of the character after ix[t], and per layer a dict of its cell's
+        signals, each (T, H) (cells.py: `series`): what the neuron page and the notebook's
+        VanillaRNN show."""
         ix = np.asarray(ix).reshape(-1, 1)
         state = self.zero_state(1) if state is None else state
         logits, _, (_, caches, _) = self.forward(ix, state)
         series = [{k: v[:, 0] for k, v in self.cell.series(bufs, self.config.hidden).items()}
                   for _, bufs, _ in caches]
-        return layers.softmax(logits.astype(np.float64)), series
+        return logits, series
 
 
 def _views(flat, shapes):
@@ -329,28 +297,3 @@ class Generator:
     def state(self):
         """The state after the characters fed so far, as model.zero_state(1) shapes it."""
         return np.array([[a[None].copy() for a in slots[self.slot][:self.S]] for *_, slots in self.layers])
-
-
-def load(path, everything=False):
-    """A checkpoint's model, arrays and metadata: (model, arrays, meta). Every parameter's shape
-    and dtype is checked against the model's description before it is read, and its values
-    must be finite. `arrays` holds the parameters, and with everything=True the rest
-    (optimizer state, carried state) as well; sample and eval read only the parameters."""
-    with checkpoint.Archive(path) as archive:
-        path, meta = archive.path, archive.meta
-        config = ModelConfig.from_meta(meta, path)
-        shapes = config.param_shapes()
-        arrays = {}
-        for name, shape in shapes.items():
-            if name not in archive.names:
-                raise MinrnnError(f"{path}: parameter {name} is missing")
-            a = arrays[name] = archive.read(name, expect=(shape, np.dtype(config.dtype)))
-            if not np.isfinite(a).all():
-                raise MinrnnError(f"{path}: parameter {name} holds NaN or infinite values")
-        if everything:
-            for name in sorted(archive.names - set(shapes) - {checkpoint.META_KEY}):
-                arrays[name] = archive.read(name)
-    model = CharRNN(config)
-    for name in shapes:
-        model.params[name][...] = arrays[name]
-    return model, arrays, meta

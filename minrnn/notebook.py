@@ -19,8 +19,9 @@ import warnings
 
 import numpy as np
 
+from .classic import model_config
 from .layers import softmax
-from .model import CharRNN, ModelConfig
+from .model import CharRNN
 from .optim import SGD, Adagrad, clip_elementwise
 from .sample import generate
 
@@ -42,8 +43,7 @@ class VanillaRNN:
         self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, output_size
         self.seq_len, self.lr, self.clip = seq_len, learning_rate, clip
         self.rng = np.random.RandomState(seed)  # the class's own generator, not numpy's global one
-        self.model = CharRNN(ModelConfig(input_size, "rnn", hidden_size, dtype="float64"), rng=self.rng,
-                             init_scale=0.01)
+        self.model = CharRNN(model_config(input_size, hidden_size), rng=self.rng, init_scale=0.01)
         opt = Adagrad if optimizer == "adagrad" else SGD
         self.optimizer = opt(self.model.theta.size, learning_rate)
         self._first_loss_per_char = None
@@ -56,8 +56,8 @@ class VanillaRNN:
         """inputs: list of T character indices; hprev: (H, 1). Returns dicts xs (one-hot
         columns), hs (hidden columns, hs[-1] = hprev), ys (logits) and ps (probabilities)."""
         ix = np.asarray(inputs).reshape(-1, 1)
-        ys_all, _, (_, caches, _) = self.model.forward(ix, self._state(hprev))
-        hs_all = caches[0][1][0][1:]  # the layer's hidden states (cells.RNN.alloc)
+        ys_all, series = self.model.trace(ix, self._state(hprev))
+        hs_all = series[0]["h"]  # the layer's hidden states
         ps_all = softmax(ys_all)
         xs, hs, ys, ps = {}, {-1: np.copy(hprev)}, {}, {}
         for t, i in enumerate(ix[:, 0]):

@@ -11,10 +11,14 @@ BLAS alone uses the rest).
 S is a setting of the run (config.py: `shards`), never of the machine: each shard computes
 the same thing whichever thread runs it, and the sum is taken in the same order, so the number
 of threads decides only how many shards run at once, never what is computed. A run with
---threads 1 and one with --threads 8 are bit-identical.
+--threads 1 and one with --threads 8 are bit-identical. That is why each shard's products run on
+one BLAS thread: a product shared between BLAS threads is summed in an order that depends on how
+many there are on some of OpenBLAS's kernels (its Haswell kernels, which every AVX2-only CPU
+runs, among them), so BLAS's own threads would make the result depend on --threads.
 """
 import ctypes
 import functools
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -48,16 +52,15 @@ def bounds(B, S):
 
 
 class Shards:
-    """S shards of a model's batch on min(S, threads) worker threads, each running its products
-    on threads // workers BLAS threads, so that workers x BLAS threads never exceed the threads
-    given. Used as a context manager: inside it the process's BLAS runs on that many threads
-    (threadpoolctl's limit is the process's, not a thread's), and on leaving it the workers end."""
+    """S shards of a model's batch on min(S, threads) worker threads (threads None: every core),
+    each running its products on one BLAS thread. Used as a context manager: inside it the
+    process's BLAS runs on one thread (threadpoolctl's limit is the process's, not a thread's),
+    and on leaving it the workers end."""
 
-    def __init__(self, model, n_shards, threads):
+    def __init__(self, model, n_shards, threads=None):
         keep_freed_memory()
         self.model, self.n_shards = model, n_shards
-        self.workers = max(1, min(n_shards, threads))
-        self.blas = max(1, threads // self.workers)
+        self.workers = max(1, min(n_shards, threads or os.cpu_count() or 1))
         self._pool = ThreadPoolExecutor(self.workers, "minrnn-shard") if self.workers > 1 else None
         # shard 0 writes into the model's own gradient, the others each into a buffer of its own
         self._grads = [model.grad] + [np.zeros_like(model.grad) for _ in range(n_shards - 1)]
@@ -89,7 +92,7 @@ class Shards:
         return sum(loss for loss, _ in done), _joined([s for _, s in done])
 
     def __enter__(self):
-        self._limits = threadpool_limits(self.blas)
+        self._limits = threadpool_limits(1)
         return self
 
     def __exit__(self, *exc):

@@ -23,9 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import api, checkpoint, config, data, plot
+from . import api, checkpoint, config, curves, data, options
 from .errors import MinrnnError
-from .train import budget_used, streams_for
+from .loop import budget_used, streams_for
+from .options import PATH, Option
+from .runfolder import read_log
 
 # The default space, from what the defaults' sweep taught on two cores (README, "Defaults"): the
 # GRU learnt fastest per minute, then the vanilla cell; 1-3 layers of 128-384 units fit minutes
@@ -55,6 +57,29 @@ CONNECT_S = 5  # an address that does not answer within this is refused
 STORE_FLOOR = 100 * 2**20  # a local Ray's object store, at least (Ray's own minimum is 75 MiB)
 SEARCH, TRIALS, STATE = "search.json", "trials", "search"
 HINT = "minrnn tune needs Ray Tune: pip install 'minrnn[tune]'"
+
+OPTIONS = options.group(
+    file=Option(PATH, None, "text file", positional="?", metavar="TEXT", unset="none: give it, or --resume/--report"),
+    out=Option(PATH, None, "the search's folder", metavar="DIR", unset="runs/tune-<time>"),
+    space=Option(PATH, None, "a JSON file of the default space's shape (below), replacing it", metavar="FILE",
+                 unset="the default space"),
+    trials=Option(int, 8, "trials to run", above=0),
+    minutes_per_trial=Option(float, 5.0, "each trial's --minutes (its schedule anneals over them)", above=0),
+    iterations_per_trial=Option(int, None, "each trial's --iterations, instead of minutes (reproducible to the bit)",
+                                above=0, unset="none"),
+    cores_per_trial=Option(int, 1, "cores (and BLAS threads) each trial gets; concurrent trials: cores / this",
+                           above=0),
+    cpus=Option(int, None, "cores of the local Ray", above=0, unset="all"),
+    address=Option(str, None, "an existing Ray cluster's head (`ray start --head` prints it)", metavar="HOST:PORT",
+                   unset="$RAY_ADDRESS, else a local Ray"),
+    encoding=Option(str, "utf-8", "the text file's encoding", metavar="NAME", also=data.encoding_problem),
+    seed=Option(int, 0, "seed of the draws from the space", low=0),
+    retries=Option(int, 3, "times a failed trial continues from its latest.npz", low=0),
+    resume=Option(PATH, None, "continue the interrupted search in OUT", metavar="OUT", unset="none"),
+    report=Option(PATH, None, "print and write the report of the search in OUT, and exit", metavar="OUT",
+                  unset="none"),
+)
+SEARCH_SETUP = ("file", "out", "space", "iterations_per_trial")  # what --resume and --report take from the search
 
 
 def _ray():
@@ -90,7 +115,7 @@ def read_space(path):
 def check_space(space, source="the space"):
     """Each setting known to `minrnn train` and each of its values valid there, with train's
     own words: 'argument --hidden: 0 must be > 0', 'unrecognized arguments: --hiden'."""
-    unknown = [config.flag(k) for k in space if k not in config.FIELDS or not config.FIELDS[k].metadata["flag"]]
+    unknown = [config.flag(k) for k in space if k not in config.OPTIONS or not config.OPTIONS[k].cli]
     if unknown:
         raise MinrnnError(f"{source}: unrecognized arguments: {' '.join(unknown)}")
     for name, spec in space.items():
@@ -102,7 +127,7 @@ def check_space(space, source="the space"):
                 raise MinrnnError(f"{source}: {name}: a range is {{\"loguniform\": [low, high]}} or "
                                   "{\"uniform\": [low, high]}")
             kind, values = next(iter(spec.items()))
-            if config.FIELDS[name].metadata["kind"] is not float:
+            if config.OPTIONS[name].kind is not float:
                 raise MinrnnError(f"{source}: {name}: a range needs a real-valued setting; give a list of choices")
             if not (isinstance(values[0], (int, float)) and isinstance(values[1], (int, float))
                     and values[0] < values[1]):
@@ -167,7 +192,7 @@ def trial(settings, *, text, trials_dir):
         os.replace(out / ".latest.npz.tmp", out / "latest.npz")
     node = ray.get_runtime_context().get_node_id()
 
-    def report(row):
+    def report_to_tune(row):
         metrics = {k: row[k] for k in ("iteration", "elapsed_s", "train_loss", "val_loss", "best_val")}
         metrics["node_id"] = node
         if not row["saved"]:
@@ -182,15 +207,15 @@ def trial(settings, *, text, trials_dir):
 
     latest = out / "latest.npz"
     if latest.exists():
-        meta = checkpoint.load(latest, names=())[1]
+        meta = checkpoint.read_meta(latest)
         if budget_used(config.Config(**settings), None, meta["iteration"], meta["elapsed_s"]) >= 1:
             # it ended just as the search was interrupted, before Tune heard: say its end again
-            log = plot.read_log(out)
+            log = read_log(out)
             tune.report({**{k: float(v[-1]) for k, v in log.items()}, "iteration": int(log["iteration"][-1]),
                          "best_val": float(np.nanmin(log["val_loss"])), "node_id": node})
             return
     try:  # a latest.npz here is this trial's own (Tune's checkpoint, or saved just before a failure)
-        api.train(text=text, out=out, resume=out if latest.exists() else None, quiet=True, on_eval=report,
+        api.train(text=text, out=out, resume=out if latest.exists() else None, quiet=True, on_eval=report_to_tune,
                   **settings)
     except MinrnnError as e:
         # a run that diverged would diverge again from its checkpoint: it ends, as a result, where
@@ -280,26 +305,43 @@ def read_text(path, encoding):
     return ix, chars, data.decode(ix, chars)
 
 
-def search(text_path, out=None, *, space=None, trials=8, minutes_per_trial=5.0, iterations_per_trial=None,
-           cores_per_trial=1, cpus=None, address=None, encoding="utf-8", seed=0, retries=3, say=print):
-    """A new search: checks everything it can before Ray starts, then runs the trials. Returns
-    the report's rows (see `report`)."""
-    out = Path(out or f"runs/tune-{time.strftime('%Y%m%d-%H%M%S')}").resolve()
+def command(a, say=print):
+    """`minrnn tune`, its options `a` parsed: a new search, --resume or --report."""
+    given = [name for name in SEARCH_SETUP if getattr(a, name)]
+    for flag, folder in (("--resume", a.resume), ("--report", a.report)):
+        if folder and given:
+            raise MinrnnError(f"{flag} continues or reports a search as it was set up; leave out "
+                              + ", ".join("TEXT" if name == "file" else OPTIONS[name].dest for name in given))
+    if a.resume and a.report:
+        raise MinrnnError("give one of --resume and --report")
+    if a.report:
+        return report_search(a.report, say=say)
+    if a.resume:
+        return resume(a.resume, address=a.address, cpus=a.cpus, say=say)
+    if not a.file:
+        raise MinrnnError("give the text to search on: minrnn tune TEXT (or --resume OUT, --report OUT)")
+    return search(a, say=say)
+
+
+def search(a, say=print):
+    """A new search, its options `a` (OPTIONS'): checks everything it can before Ray starts,
+    then runs the trials. Returns the report's rows (see `report_search`)."""
+    out = Path(a.out or f"runs/tune-{time.strftime('%Y%m%d-%H%M%S')}").resolve()
     if (out / SEARCH).exists():
         raise MinrnnError(f"{out}: already holds a search; continue it with --resume {out} or choose another --out")
     ray, tune = _ray()
-    space = check_space(SPACE if space is None else space)
-    ix, chars, text = read_text(text_path, encoding)
-    fixed = {"trials": trials, "minutes_per_trial": minutes_per_trial, "iterations_per_trial": iterations_per_trial,
-             "cores_per_trial": cores_per_trial}
+    space = read_space(a.space) if a.space else check_space(SPACE)
+    ix, chars, text = read_text(a.file, a.encoding)
+    fixed = {name: getattr(a, name) for name in ("trials", "minutes_per_trial", "iterations_per_trial",
+                                                  "cores_per_trial")}
     for corner in extremes(space):
-        cfg = config.check(config.Config(**corner, **budget(fixed), encoding=encoding))
+        cfg = config.check(config.Config(**corner, **budget(fixed), encoding=a.encoding))
         streams_for(cfg, ix)  # the largest batch and sequence fit the text
-    record = {"text": str(Path(text_path).resolve()), "encoding": encoding, **fixed, "seed": seed,
-              "retries": retries, "space": space}
+    record = {"text": str(Path(a.file).resolve()), "encoding": a.encoding, **fixed, "seed": a.seed,
+              "retries": a.retries, "space": space}
     out.mkdir(parents=True, exist_ok=True)
     (out / SEARCH).write_text(json.dumps(record, indent=2) + "\n", "utf-8")
-    return _run(ray, tune, record, text, out, address, cpus, restore=False, say=say)
+    return _run(ray, tune, record, text, out, a.address, a.cpus, restore=False, say=say)
 
 
 def resume(out, *, address=None, cpus=None, say=print):
@@ -328,7 +370,7 @@ def _run(ray, tune, record, text, out, address, cpus, restore, say):
     finally:
         if shut:
             ray.shutdown()
-    rows = report(out, say=say)
+    rows = report_search(out, say=say)
     if interrupted:
         raise MinrnnError(f"the search was interrupted; continue it with minrnn tune --resume {out}", exit_code=130)
     return rows
@@ -364,7 +406,7 @@ def trial_rows(out):
             continue
         try:
             settings = json.loads((folder / "config.json").read_text("utf-8"))
-            log = plot.read_log(folder)
+            log = read_log(folder)
         except (OSError, json.JSONDecodeError, MinrnnError):
             continue  # started, but not yet evaluated
         cfg = config.Config(**settings)
@@ -377,16 +419,16 @@ def trial_rows(out):
     return sorted(rows, key=lambda r: (math.isnan(r["best_val"]), r["best_val"]))
 
 
-def command(text, cfg, extra):
+def train_command_line(text, cfg, extra):
     """The `minrnn train` command line of cfg's settings (those not at their defaults; a float
     as repr writes it, which reads back as the same number)."""
     flags = [f"{config.flag(k)} {shlex.quote(repr(v) if isinstance(v, float) else str(v))}"
-             for k, f in config.FIELDS.items()
-             if f.metadata["flag"] and (v := getattr(cfg, k)) != getattr(config.DEFAULTS, k)]
+             for k, option in config.OPTIONS.items()
+             if option.cli and (v := getattr(cfg, k)) != getattr(config.DEFAULTS, k)]
     return " ".join(["minrnn train", shlex.quote(str(text)), *flags, *extra])
 
 
-def report(out, say=print):
+def report_search(out, say=print):
     """The table, the best trial and its two command lines, printed and written to
     OUT/report.txt, and every trial's validation curve against time in OUT/curves.png."""
     out = Path(out).resolve()
@@ -405,14 +447,14 @@ def report(out, say=print):
     cfg, text = best["config"], record["text"]
     longer = (f"--iterations {2 * cfg.iterations}" if cfg.iterations else f"--minutes {_shown(2 * cfg.minutes)}")
     lines += ["", f"best: {best['folder']} (best val {best['best_val']:.4f} nats/char)",
-              "reproduce it:  " + command(text, cfg, (["--encoding", record["encoding"]] if record["encoding"] != "utf-8"
+              "reproduce it:  " + train_command_line(text, cfg, (["--encoding", record["encoding"]] if record["encoding"] != "utf-8"
                                                      else []) + ["--out", "runs/best"]),
               "continue it:   " + " ".join(["minrnn train --resume", shlex.quote(str(best["folder"])), longer])
               + "  (the budget is a total for the run)"]
     written = [out / "report.txt"]
     (out / "report.txt").write_text("\n".join(lines) + "\n", "utf-8")
     try:
-        curves(rows, searched, out / "curves.png")
+        draw_trial_curves(rows, searched, out / "curves.png")
         written.append(out / "curves.png")
     except MinrnnError as e:  # matplotlib missing: the table still stands
         lines.append(f"(no curves.png: {e})")
@@ -425,10 +467,10 @@ def _shown(v):
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
-def curves(rows, searched, path):
+def draw_trial_curves(rows, searched, path):
     """Every trial's validation loss against minutes of training, the best in bold; the legend
     names each trial's searched settings."""
-    Figure = plot.figure_class()
+    Figure = curves.figure_class()
     fig = Figure(figsize=(10, 5 + 0.18 * len(rows)), constrained_layout=True)
     ax = fig.subplots()
     for n, r in enumerate(rows):

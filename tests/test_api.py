@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import minrnn
-from minrnn import api, checkpoint, config, plot
+from minrnn import api, checkpoint, config, runfolder
 from minrnn.errors import MinrnnError
 from support import NUMERIC, make_text, run
 
@@ -38,7 +38,7 @@ def settings(flags):
     kwargs, flags = {}, list(flags)
     while flags:
         name = flags.pop(0)[2:].replace("-", "_")
-        kwargs[name] = config.FIELDS[name].metadata["kind"](flags.pop(0))
+        kwargs[name] = config.OPTIONS[name].kind(flags.pop(0))
     return kwargs
 
 
@@ -58,7 +58,7 @@ def test_train_sample_eval_match_the_command_line(capsys, tmp_path, text):
     for name in ("latest.npz", "best.npz"):
         a, b = arrays(tmp_path / "cli" / name), arrays(tmp_path / "api" / name)
         assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
-    cli_log, api_log = plot.read_log(tmp_path / "cli"), done.log
+    cli_log, api_log = runfolder.read_log(tmp_path / "cli"), done.log
     for column in ("iteration", "train_loss", "val_loss"):
         np.testing.assert_array_equal(cli_log[column], api_log[column])
 
@@ -135,7 +135,7 @@ def test_text_given_as_a_string_is_kept_and_resumes(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("call, message", [
     (dict(file="t.txt", text="abc"), "give the text as a file or as text=, not both"),
-    (dict(text=b"abc"), "text= takes the text itself, a string, not bytes"),
+    (dict(text=b"abc"), "minrnn.train: text = b'abc' is not a string; text= takes the text itself; a file's path goes first"),
     (dict(text=""), "text=: is empty"),
     (dict(text="ab", encoding="latin-1"), "--encoding applies to a text file; text= is the text itself"),
     (dict(hiden=3), "minrnn.train: no setting 'hiden'; did you mean hidden?"),
@@ -185,7 +185,7 @@ def test_a_bad_setting_is_refused_for_the_same_reason(capsys, tmp_path, text, fl
                        r"\(see minrnn train --help\)\n", err)
     assert code == 2 and why, err
     name = flag[2:].replace("-", "_")
-    value = _value(value, config.FIELDS[name].metadata["kind"])
+    value = _value(value, config.OPTIONS[name].kind)
     with pytest.raises(MinrnnError) as e:
         minrnn.train(text, out=tmp_path / "o", **{name: value})
     assert str(e.value) == f"minrnn.train: {name} = {value!r} {why.group(1)}"

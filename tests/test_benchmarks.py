@@ -18,10 +18,5 @@ def test_train_speed_runs_the_trainer_s_step_over_its_shards(text_file, capsys):
     load_benchmark("train_speed").main(["--text", str(text_file), "--no-torch", "--quick", "--repeats", "1",
                                         "--seconds", "0.01", "--configs", "gru-16x2-32x8,rnn-8x1-1x8"])
     out = capsys.readouterr().out
-    assert re.search(r"^gru-16x2-32x8 +2x\dx\d +[\d,]+", out, re.M), out  # 32 streams: 2 shards by default
-    assert re.search(r"^rnn-8x1-1x8 +1x1x1 +[\d,]+", out, re.M), out
-
-
-def test_blas_threads_rule_check_runs(text_file, capsys):
-    load_benchmark("blas_threads").main(["--text", str(text_file), "--quick", "--repeats", "1", "--seconds", "0.01"])
-    assert "rule loses by more than 5% in" in capsys.readouterr().out
+    assert re.search(r"^gru-16x2-32x8 +2x\d +[\d,]+", out, re.M), out  # 32 streams: 2 shards by default
+    assert re.search(r"^rnn-8x1-1x8 +1x1 +[\d,]+", out, re.M), out

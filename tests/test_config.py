@@ -10,7 +10,6 @@ import pytest
 from minrnn import checkpoint, config
 from minrnn.cli import build_parser
 from minrnn.errors import FieldError, MinrnnError
-from minrnn.model import load as load_model
 from support import assert_one_line_error, make_text, run
 
 TINY = ["--cell", "rnn", "--layers", "1", "--hidden", "8", "--batch-size", "2", "--seq-length", "8"]
@@ -65,9 +64,9 @@ def test_every_flag_says_what_it_does_and_its_default(command):
 
 def test_train_help_shows_the_config_defaults():
     shown = options("train")
-    for name, field in config.FIELDS.items():
-        if field.metadata["flag"]:
-            assert shown[config.flag(name)].endswith(f"(default: {config.shown_default(name)})"), name
+    for name, option in config.OPTIONS.items():
+        if option.cli:
+            assert shown[config.flag(name)].endswith(f"(default: {option.shown_default()})"), name
     assert "(default: 256)" in shown["--hidden"] and "(default: none)" in shown["--iterations"]
     assert "(default: cosine when a budget is given, else constant)" in shown["--lr-schedule"]
 
@@ -159,7 +158,7 @@ def test_resume_refuses_other_settings_and_takes_a_new_budget(capsys, tmp_path, 
     assert_one_line_error(code, err, "the run has used its budget; resume with a larger --iterations")
     code, _, err = run(capsys, "train", "--resume", out, "--iterations", "3", "--eval-every", "1", "--quiet")
     assert code == 0, err
-    assert checkpoint.load(out, names=())[1]["config"]["iterations"] == 3
+    assert checkpoint.load(out / "latest.npz", names=())[1]["config"]["iterations"] == 3
 
 
 @pytest.fixture
@@ -183,11 +182,11 @@ def test_init_from_another_model_is_refused(capsys, tmp_path, text, small_run, f
 
 
 def test_init_from_keeps_the_model_and_converts_its_dtype(capsys, tmp_path, text, small_run):
-    base, _, _ = load_model(small_run)
+    base, _ = checkpoint.read_model(small_run)
     code, _, err = run(capsys, "train", text, "--init-from", small_run, "--batch-size", "2", "--seq-length", "8",
                        "--iterations", "1", "--lr", "1e-12", "--out", tmp_path / "ft", "--dtype", "float64",
                        "--hidden", "8", "--quiet")  # --hidden as the checkpoint has it: fine
     assert code == 0, err
-    tuned, _, _ = load_model(tmp_path / "ft" / "latest.npz")
+    tuned, _ = checkpoint.read_model(tmp_path / "ft" / "latest.npz")
     assert tuned.config == base.config.__class__(**{**vars(base.config), "dtype": "float64"})
     np.testing.assert_allclose(tuned.theta, base.theta, atol=1e-6)  # one step at lr 1e-12 from its weights

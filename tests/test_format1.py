@@ -7,23 +7,25 @@ from pathlib import Path
 
 import pytest
 
+from minrnn import checkpoint
+
 from minrnn import data
-from minrnn.model import ModelConfig, load as load_model
-from minrnn.train import evaluate
+from minrnn.model import ModelConfig
+from minrnn.evaluate import loss_per_char
 from support import assert_one_line_error, run
 
 DATA = Path(__file__).parent / "data"
 RUN, TEXT = DATA / "v1-run", DATA / "v1-tiny.txt"
-# format 1's own evaluate() of this checkpoint on this text at batch 1, T = 25
+# format 1's own loss_per_char() of this checkpoint on this text at batch 1, T = 25
 V1_LOSS = 3.2661362473215245
 
 
 def test_format1_model_is_one_vanilla_layer():
-    model, _, meta = load_model(RUN / "latest.npz")
-    assert meta["format_version"] == 1
+    model, meta = checkpoint.read_model(RUN / "latest.npz")
+    assert checkpoint.load(RUN / "latest.npz", names=())[1]["format_version"] == 1
     assert model.config == ModelConfig(len(meta["vocab"]), "rnn", 8, 1, 0, 0.0, "float32")
     ix, _ = data.read_corpus(TEXT, "utf-8", meta["vocab"])
-    assert evaluate(model, ix, 1, 25) == pytest.approx(V1_LOSS, rel=1e-5)
+    assert loss_per_char(model, ix, 1, 25) == pytest.approx(V1_LOSS, rel=1e-5)
 
 
 def test_format1_samples_and_evaluates(capsys):
@@ -44,7 +46,7 @@ def test_format1_fine_tunes_and_resumes(capsys, tmp_path):
     (folder / "config.json").write_text(json.dumps(config))
     code, _, err = run(capsys, "train", TEXT, "--resume", folder, "--iterations", 25, "--quiet")
     assert code == 0, err
-    _, _, meta = load_model(folder / "latest.npz")
+    _, meta = checkpoint.read_model(folder / "latest.npz")
     assert meta["format_version"] == 2 and meta["iteration"] == 25
 
 

@@ -3,19 +3,17 @@ the run folders, and which checkpoint of a run folder each command reads."""
 import dataclasses
 import os
 import shutil
-import sys
 
 import numpy as np
 import pytest
 
-from minrnn import checkpoint, config, data
+from minrnn import checkpoint, config, data, loop
 from minrnn.config import Config
 from minrnn.model import CharRNN
 from minrnn.optim import make_optimizer
 from minrnn.shards import Shards
 from support import assert_one_line_error, make_text, run
 
-train_module = sys.modules["minrnn.train"]  # minrnn.train is also the name of the function
 # a constant rate: these runs are resumed with a larger budget, which moves an annealed schedule
 TINY = dict(hidden=8, seq_length=8, batch_size=3, eval_every=5, sample_every=0, lr=0.01, lr_schedule="constant")
 FLAGS = ["--hidden", "8", "--batch-size", "2", "--seq-length", "8"]
@@ -51,10 +49,10 @@ def test_resume_is_bit_identical_for_every_cell(tmp_path, corpus, capsys, cell):
     prints samples and evaluates on other intervals, which must change nothing it computes."""
     ix, chars = corpus
     cfg = Config(**TINY, cell=cell, layers=2, dropout=0.3, embedding=5, iterations=130)
-    train_module.train(cfg, ix, chars, tmp_path / "whole", quiet=True)
-    train_module.train(dataclasses.replace(cfg, iterations=100), ix, chars, tmp_path / "split", quiet=True)
+    loop.train(cfg, ix, chars, tmp_path / "whole", quiet=True)
+    loop.train(dataclasses.replace(cfg, iterations=100), ix, chars, tmp_path / "split", quiet=True)
     shown = dataclasses.replace(cfg, sample_every=4, sample_length=10, eval_every=7)
-    train_module.train(shown, ix, chars, tmp_path / "split", resume=True)
+    loop.train(shown, ix, chars, tmp_path / "split", resume=True)
     assert "---- sample at iteration 104" in capsys.readouterr().err
     same_checkpoints(tmp_path / "whole" / "latest.npz", tmp_path / "split" / "latest.npz")
 
@@ -63,14 +61,14 @@ def test_step_is_the_loop_s_step(tmp_path, corpus):
     """train.step, what the benchmark times, is what train() does for an iteration."""
     ix, chars = corpus
     cfg = Config(**TINY, cell="gru", dropout=0.2, iterations=4, clip=0.5)
-    trained = train_module.train(cfg, ix, chars, tmp_path / "r", quiet=True)["params"]
+    trained = loop.train(cfg, ix, chars, tmp_path / "r", quiet=True)["params"]
     model = CharRNN(cfg.model(len(chars)), rng=np.random.default_rng(cfg.seed))
     opt = make_optimizer(cfg.optimizer, model.theta.size, cfg.lr, model.dtype)
     inputs, targets = data.streams(data.split(ix, cfg.val_frac)[0], cfg.batch_size)
     state, dropout_rng = model.zero_state(cfg.batch_size), np.random.default_rng([cfg.seed, 1])
     for p in range(0, 4 * cfg.seq_length, cfg.seq_length):
         x, y = inputs[:, p:p + cfg.seq_length].T, targets[:, p:p + cfg.seq_length].T
-        _, state = train_module.step(Shards(model, 1, 1), opt, x, y, state, cfg, dropout_rng)
+        _, state = loop.step(Shards(model, 1, 1), opt, x, y, state, cfg, dropout_rng)
     assert all(np.array_equal(model.params[k], trained[k]) for k in trained)
 
 
@@ -90,11 +88,11 @@ def saves(monkeypatch):
 
 def test_checkpoints_on_their_own_clock(tmp_path, corpus, saves):
     ix, chars = corpus
-    train_module.train(Config(**dict(TINY, eval_every=0), checkpoint_every=4, iterations=10), ix, chars,
+    loop.train(Config(**dict(TINY, eval_every=0), checkpoint_every=4, iterations=10), ix, chars,
                        tmp_path / "a", quiet=True)
     assert saves == [4, 8, 10]  # and at the end
     saves.clear()
-    train_module.train(Config(**dict(TINY, eval_every=3), iterations=7), ix, chars, tmp_path / "b", quiet=True)
+    loop.train(Config(**dict(TINY, eval_every=3), iterations=7), ix, chars, tmp_path / "b", quiet=True)
     assert saves == [3, 6, 7]  # by default, at each evaluation
     assert Config(eval_every=0).checkpoint_interval() == 1000  # evaluation off: never only at the end
 
@@ -111,7 +109,7 @@ def test_checkpoints_at_least_every_ten_minutes(tmp_path, corpus, saves, monkeyp
         return real(self, *a, **k)
     monkeypatch.setattr(CharRNN, "loss_and_grads", slow)
     assert config.CHECKPOINT_MINUTES == 10
-    train_module.train(Config(**dict(TINY, eval_every=0), checkpoint_every=1000, iterations=10), ix, chars,
+    loop.train(Config(**dict(TINY, eval_every=0), checkpoint_every=1000, iterations=10), ix, chars,
                        tmp_path / "r", quiet=True, clock=lambda: clock["now"])
     assert saves == [3, 6, 9, 10]
 
@@ -143,7 +141,7 @@ def test_latest_is_a_file_where_links_cannot_be_made(capsys, tmp_path, text, mon
     assert code == 0 and "nats/char" in out
     code, _, err = run(capsys, "train", "--resume", runs / "latest", "--iterations", "3", "--quiet")
     assert code == 0, err
-    assert checkpoint.load(runs / "a", names=())[1]["iteration"] == 3
+    assert checkpoint.load(runs / "a" / "latest.npz", names=())[1]["iteration"] == 3
 
 
 def test_latest_of_the_user_is_left_alone(capsys, tmp_path, text):
@@ -189,4 +187,4 @@ def test_resume_reads_latest_not_best(capsys, tmp_path, text):
     shutil.copy(text, out / "best.npz")  # whatever best.npz holds, --resume does not read it
     code, _, err = run(capsys, "train", "--resume", out, "--iterations", "6", "--quiet")
     assert code == 0, err
-    assert checkpoint.load(out, names=())[1]["iteration"] == 6
+    assert checkpoint.load(out / "latest.npz", names=())[1]["iteration"] == 6

@@ -4,17 +4,16 @@ stopped. Time is a fake clock that moves only when the model takes a training st
 every run here sees the same times on any machine."""
 import dataclasses
 import math
-import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from minrnn import checkpoint, config, data
+from minrnn import checkpoint, config, data, loop
 from minrnn.config import Config
 from minrnn.model import CharRNN
 from support import make_text
 
-train_module = sys.modules["minrnn.train"]  # minrnn.train is also the name of the function
 TINY = dict(hidden=8, seq_length=8, batch_size=4, eval_every=3, sample_every=0, lr=0.01)
 
 
@@ -23,7 +22,7 @@ def cosine(lr, done):
 
 
 def test_constant_and_step():
-    lr = train_module.learning_rate
+    lr = loop.learning_rate
     constant = Config(lr=0.1)
     assert lr(constant, 0, 0.0) == lr(constant, 500, 0.7) == 0.1
     step = Config(lr=0.1, lr_schedule="step", lr_decay_every=10, lr_decay=0.5)
@@ -31,7 +30,7 @@ def test_constant_and_step():
 
 
 def test_cosine_and_warmup():
-    lr = train_module.learning_rate
+    lr = loop.learning_rate
     cos = Config(lr=0.1, lr_schedule="cosine", iterations=100)
     # not given: cosine over a budget, constant without one
     assert Config(iterations=100).schedule() == "cosine" and Config().schedule() == "constant"
@@ -44,7 +43,7 @@ def test_cosine_and_warmup():
 
 
 def test_budget_used():
-    used = train_module.budget_used
+    used = loop.budget_used
     assert used(Config(iterations=100), 50, 25, 999.0) == 0.25
     assert used(Config(epochs=2), 50, 25, 999.0) == 0.25
     assert used(Config(minutes=2), 50, 25, 30.0) == 0.25
@@ -84,7 +83,7 @@ def lab(monkeypatch, tmp_path):
     """train() with a step clock, recording (iteration, budget used, rate) for every step."""
     ix, chars = data.encode(make_text(6000))
     state = {"clock": None, "record": []}
-    real_step, real_rate, real_stop = CharRNN.loss_and_grads, train_module.learning_rate, train_module.StopSignal
+    real_step, real_rate, real_stop = CharRNN.loss_and_grads, loop.learning_rate, loop.StopSignal
 
     def step(self, *a, **k):
         clock = state["clock"]
@@ -98,13 +97,13 @@ def lab(monkeypatch, tmp_path):
         return lr
 
     monkeypatch.setattr(CharRNN, "loss_and_grads", step)
-    monkeypatch.setattr(train_module, "learning_rate", rate)
+    monkeypatch.setattr(loop, "learning_rate", rate)
 
     def go(cfg, out, tick=1.0, start=0.0, stop_after=None, resume=False):
         state["clock"], state["record"] = Clock(tick, start), []
-        monkeypatch.setattr(train_module, "StopSignal",
+        monkeypatch.setattr(loop, "StopSignal",
                             real_stop if stop_after is None else lambda: Stop(state["clock"], stop_after))
-        result = train_module.train(cfg, ix, chars, tmp_path / out, resume=resume, quiet=True, clock=state["clock"])
+        result = loop.train(cfg, ix, chars, tmp_path / out, resume=resume, quiet=True, clock=state["clock"])
         return result, state["record"]
     return go
 
@@ -143,10 +142,10 @@ def test_a_resumed_time_budget_continues_the_schedule(lab):
     assert whole["iteration"] == len(whole_record) == 15
     first, _ = lab(cfg, "split", tick=4.0, start=100.0, stop_after=7)
     assert first["stopped_by"] == "interrupted" and first["iteration"] == 7
-    assert checkpoint.load(first["out"], names=())[1]["elapsed_s"] == 28.0
+    assert checkpoint.load(Path(first["out"]) / "latest.npz", names=())[1]["elapsed_s"] == 28.0
     resumed, record = lab(cfg, "split", tick=4.0, start=5000.0, resume=True)
     assert record == whole_record[7:]
-    a, b = checkpoint.load(whole["out"])[0], checkpoint.load(resumed["out"])[0]
+    a, b = (checkpoint.load(Path(done["out"]) / "latest.npz")[0] for done in (whole, resumed))
     assert all(np.array_equal(a[k], b[k]) for k in a)
 
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from minrnn.model import load as load_model
+from minrnn import checkpoint
+
 from support import ROOT, assert_one_line_error, make_text, run
 
 # Ray takes 127.0.0.1 in an address for "this machine" and puts the machine's outward address in
@@ -170,7 +171,7 @@ def test_worker_killed(folder, cluster, capsys):
     code, _, err = run(capsys, *reproduce, "--quiet")
     assert code == 0, err
     for name in ("latest.npz", "best.npz"):
-        a, b = (load_model(d / name, everything=True)[1] for d in (out / "trials" / tid, folder / "uninterrupted"))
+        a, b = (checkpoint.read_run(d / name)[1] for d in (out / "trials" / tid, folder / "uninterrupted"))
         assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a), name
     print(f"killed pid {first['pid']} after iteration {first['iteration']}; pid {after[0]['pid']} continued, "
           f"first reporting iteration {after[0]['iteration']}; {len(a)} arrays of latest.npz and best.npz "

@@ -165,12 +165,13 @@ def test_lstm_page_gate_saturation(open_page, tmp_path):
     be chosen, and clicking a unit in a saturation plot shows that gate of that unit."""
     import numpy as np
 
-    from minrnn import data, inspect, viz
+    from minrnn import data
+    from minrnn.viz import analysis, page as viz
     from viz_support import make_model, quoted_text
     text = quoted_text(600)
     ix, chars = data.encode(text)
-    page = inspect.page_data(make_model(len(chars), 6, "lstm", 2, seed=0), ix, chars,
-                             inspect.ngram_probs(ix, ix, len(chars)), {"checkpoint": "c", "text": "t", "ngram": "n"})
+    page = analysis.page_data(make_model(len(chars), 6, "lstm", 2, seed=0), ix, chars,
+                             analysis.ngram_probs(ix, ix, len(chars)), {"checkpoint": "c", "text": "t", "ngram": "n"})
     (tmp_path / "lstm.html").write_text(viz.render(page, "lstm"), encoding="utf-8")
     p = open_page(tmp_path / "lstm.html").page
     assert p.is_visible("#saturation")
@@ -233,10 +234,12 @@ def type_into_box(p, text):
 
 def traced_probs(folder, text):
     from minrnn import data
-    from minrnn.model import load
-    model, _, meta = load(folder)
-    ix, _ = data.encode(text, meta["vocab"])
-    return model.trace(ix)[0]
+    from minrnn.api import load
+    from minrnn.layers import softmax
+    import numpy as np
+    loaded = load(folder)
+    ix, _ = data.encode(text, loaded.chars)
+    return softmax(loaded.net.trace(ix)[0].astype(np.float64))
 
 
 def cli(capsys, *argv):
@@ -291,9 +294,9 @@ def test_box_edits_unknown_characters_and_markup(open_page, box_runs, capsys, tm
     """An edit in the middle gives what typing the edited text afresh gives; characters outside
     the vocabulary are shown, counted and skipped as `minrnn eval --skip-unknown` skips them;
     markup typed stays text and runs nothing; write-on is seeded and stays in the vocabulary."""
-    from minrnn.model import load
+    from minrnn.api import load
     folder = box_runs["lstm", 5]
-    vocab = load(folder)[2]["vocab"]
+    vocab = load(folder).chars
     p = open_page(folder / "page.html").page
     probs = lambda: p.evaluate("minrnnPage.probs(minrnnPage.box)")
 

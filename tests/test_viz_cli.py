@@ -6,9 +6,10 @@ import sys
 import numpy as np
 import pytest
 
-from minrnn import checkpoint, data, inspect
-from minrnn.model import load
-from minrnn.train import evaluate
+from minrnn import checkpoint, data, runfolder
+from minrnn.api import load
+from minrnn.evaluate import loss_per_char
+from minrnn.viz import analysis
 from support import assert_one_line_error, run
 from viz_support import decode_page_arrays, page_of, quoted_text, train_run
 
@@ -49,9 +50,9 @@ def test_viz_writes_a_self_contained_page(capsys, trained, tmp_path):
     trained_on = data.split(full, 0.1)[0]
     assert f"the {len(trained_on):,} characters the RNN trained on (its last 10% held out)" in page["info"]["ngram"]
     arrays = decode_page_arrays(page)
-    ngram = inspect.ngram_probs(trained_on, full[:1500], len(chars))  # counted from what the RNN trained on
+    ngram = analysis.ngram_probs(trained_on, full[:1500], len(chars))  # counted from what the RNN trained on
     np.testing.assert_allclose(arrays["p_ngram"], ngram.astype(np.float32))
-    model, _, _ = load(run_dir)  # the page runs the checkpoint's own weights, bit for bit
+    model = load(run_dir).net  # the page runs the checkpoint's own weights, bit for bit
     assert arrays["weights"].keys() == model.params.keys()
     for name, a in model.params.items():
         assert arrays["weights"][name].dtype == a.dtype and np.array_equal(arrays["weights"][name], a), name
@@ -68,9 +69,10 @@ def test_page_summary_is_what_eval_reports(capsys, request, tmp_path, run_fixtur
     code, _, err = run(capsys, "viz", run_dir, "--text", path, "--out", tmp_path / "p.html")
     assert code == 0, err
     page_nats = page_of((tmp_path / "p.html").read_text("utf-8"))["summary"]["rnn_nats"]
-    model, _, meta = load(run_dir)
+    loaded = load(run_dir)
+    model, meta = loaded.net, loaded.meta
     ix, _ = data.read_corpus(path, chars=meta["vocab"])
-    assert page_nats == pytest.approx(evaluate(model, ix, 1, 25), abs=1e-4)
+    assert page_nats == pytest.approx(loss_per_char(model, ix, 1, 25), abs=1e-4)
     code, out, _ = run(capsys, "eval", run_dir, path)
     assert code == 0 and f"loss {page_nats:.4f} nats/char" in out
 
@@ -113,7 +115,7 @@ def test_page_size_per_value(capsys, trained_lstm, tmp_path):
     from minrnn.model import ModelConfig
     n_params = ModelConfig(vocab_size=65, cell="lstm", hidden=256, layers=2).n_params()
     assert fixed + 10_000 * per_char + 16 / 3 * n_params < 10e6
-    assert inspect.page_bytes(10_000, 2, 256) > 16 / 3 * n_params  # the estimate the CLI checks is an upper bound
+    assert analysis.page_bytes(10_000, 2, 256) > 16 / 3 * n_params  # the estimate the CLI checks is an upper bound
 
 
 def test_the_pages_webassembly_is_what_its_assembler_makes():
@@ -142,7 +144,7 @@ def test_ngram_falls_back_to_the_page_text_with_a_note(capsys, trained, tmp_path
     run_dir, text_path = trained
     moved = tmp_path / "run"
     moved.mkdir()
-    arrays, meta = checkpoint.load(run_dir)
+    arrays, meta = checkpoint.load(run_dir / "latest.npz")
     meta["config"]["corpus"] = str(tmp_path / "gone.txt")  # the training text moved away
     checkpoint.save(moved / "latest.npz", arrays, meta)
     code, _, err = run(capsys, "viz", moved, "--text", text_path, "--length", 500, "--out", tmp_path / "f.html")
@@ -196,8 +198,8 @@ def test_viz_rejects_bad_arguments(capsys, trained, args, flag):
 
 
 def test_viz_refuses_a_page_too_large_to_draw(capsys, trained, monkeypatch, tmp_path):
-    from minrnn import api
-    monkeypatch.setattr(api, "VIZ_MAX_BYTES", 20_000)
+    from minrnn.viz import page
+    monkeypatch.setattr(page, "MAX_BYTES", 20_000)
     code, _, err = run(capsys, "viz", trained[0], "--length", 2000, "--out", tmp_path / "p.html")
     assert_one_line_error(code, err, "too large", "--length")
     assert not (tmp_path / "p.html").exists()
@@ -209,7 +211,7 @@ def test_viz_write_failure_is_one_line(capsys, trained, monkeypatch, tmp_path):
     def refuse(self, *a, **k):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(Path, "write_text", refuse)  # tests may run as root, whom chmod does not stop
+    monkeypatch.setattr(Path, "write_bytes", refuse)  # tests may run as root, whom chmod does not stop
     code, _, err = run(capsys, "viz", trained[0], "--length", 50, "--out", tmp_path / "p.html")
     assert_one_line_error(code, err, "cannot write", "Permission denied", exit_code=1)
 
@@ -225,7 +227,7 @@ def two_runs(trained, tmp_path_factory):
 
 def test_plot_two_runs(capsys, two_runs, tmp_path):
     pytest.importorskip("matplotlib", reason="matplotlib is not installed: pip install 'minrnn[plot]'")
-    from minrnn import plot
+    from minrnn import curves as plot
     out = tmp_path / "loss.png"
     code, _, err = run(capsys, "plot", *two_runs, "--label", "with val", "--label", "without", "--out", out)
     assert code == 0 and f"wrote {out}: 2 run(s), 7 logged points" in err
@@ -233,7 +235,7 @@ def test_plot_two_runs(capsys, two_runs, tmp_path):
     fig, _ = plot.figure(two_runs)
     plot.save(fig, tmp_path / "again.svg")
     by_iter, by_minute = fig.axes
-    log = plot.read_log(two_runs[0])
+    log = runfolder.read_log(two_runs[0])
     lines = {line.get_label(): line for line in by_minute.get_lines()}
     assert set(lines) == {"run train", "run validation", "noval train"}  # no nan-only validation line
     np.testing.assert_allclose(lines["run validation"].get_xdata(), log["elapsed_s"] / 60)
@@ -245,7 +247,7 @@ def test_plot_two_runs(capsys, two_runs, tmp_path):
 
 def test_plot_uses_a_log_axis_where_values_span_decades(tmp_path):
     pytest.importorskip("matplotlib", reason="matplotlib is not installed: pip install 'minrnn[plot]'")
-    from minrnn import plot
+    from minrnn import curves as plot
     run_dir = tmp_path / "long"
     run_dir.mkdir()
     rows = [(it, it / 10, 4.0 / math.log(it + 1), 4.2 / math.log(it + 1)) for it in (1, 10, 100, 1000, 10000)]

@@ -8,8 +8,7 @@ import time
 
 import pytest
 
-from minrnn.model import load as load_model
-from minrnn import checkpoint, run as run_module  # run.py: the run folder, its lock, config.json and log.csv
+from minrnn import checkpoint, runfolder  # the run folder, its lock, config.json and log.csv
 
 from .helpers import (TINY, assert_clean_error, assert_clean_proc, finish, main, run, start, tmp_files,
                       wait_for, write_text)
@@ -52,7 +51,7 @@ def test_unwritable_folder(tmp_path, capsys, monkeypatch):
             if str(path).startswith(str(locked)) and any(c in mode for c in "wax+"):
                 raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
             return real_open(path, mode, *a, **k)
-        monkeypatch.setattr(run_module, "open", refusing_open, raising=False)
+        monkeypatch.setattr(runfolder, "open", refusing_open, raising=False)
         monkeypatch.setattr(checkpoint, "open", refusing_open, raising=False)
     try:
         code, _, err = main(capsys, "train", corpus, "--out", locked, *TINY, "--iterations", 2, "--quiet")
@@ -154,14 +153,14 @@ def test_full_disk_keeps_the_last_good_checkpoint(tmp_path, capsys, monkeypatch,
     monkeypatch.setattr(os, "fsync", patched_fsync)
     monkeypatch.setattr(os, "replace", patched_replace)
     if where == "log":
-        monkeypatch.setattr(run_module, "open", log_open, raising=False)
+        monkeypatch.setattr(runfolder, "open", log_open, raising=False)
     code, _, err = main(capsys, "train", corpus, "--out", out, *TINY, "--iterations", 50,
                         "--eval-every", 4, "--quiet")
     assert_clean_error(code, err, "no space left on device", exit_code=1)
     assert state["good"] is not None
     assert (out / "latest.npz").read_bytes() == state["good"]
     assert tmp_files(out) == []
-    load_model(out, everything=True)
+    checkpoint.read_run(out / "latest.npz")
 
 
 def test_real_full_tmpfs(tmp_path):
@@ -190,7 +189,7 @@ def test_real_full_tmpfs(tmp_path):
         last = err.strip().splitlines()[-1]
         assert_clean_error(proc.returncode, last + "\n", "no space left", exit_code=1)
         assert "Traceback" not in err
-        load_model(out, everything=True)
+        checkpoint.read_run(out / "latest.npz")
         assert tmp_files(out) == []
     finally:
         umount(disk)

@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from minrnn.model import load as load_model
 from minrnn import checkpoint, cli, data
 from minrnn.data import MinrnnError
 
@@ -103,8 +102,8 @@ def test_read_corpus_random_bytes(work, raw, chunk):
 # ---------- checkpoints ------------------------------------------------------------------
 
 def load_all(path):
-    for loader in (checkpoint.load, load_model,
-                   lambda p: load_model(p, everything=True)):
+    for loader in (checkpoint.load, checkpoint.read_model,
+                   checkpoint.read_run):
         try:
             loader(path)
         except MinrnnError as e:
@@ -134,7 +133,7 @@ def test_checkpoint_loaders_damaged_checkpoint(work, edits, cut):
     path = work / "fuzz.npz"
     path.write_bytes(bytes(raw))
     try:
-        model, arrays, meta = load_model(path, everything=True)
+        model, arrays, meta = checkpoint.read_run(path)
     except MinrnnError as e:
         assert "\n" not in str(e)
         return

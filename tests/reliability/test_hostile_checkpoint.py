@@ -9,7 +9,6 @@ import zipfile
 import numpy as np
 import pytest
 
-from minrnn.model import load as load_model
 from minrnn import checkpoint
 from minrnn.data import MinrnnError
 
@@ -256,7 +255,7 @@ def test_pickle_is_refused_by_the_loaders_without_running(tmp_path):
         else:
             np.save(tmp_path / "x.npy", np.array([Evil(marker)], dtype=object), allow_pickle=True)
             (tmp_path / "x.npy").rename(path)
-        for loader in (checkpoint.load, load_model):
+        for loader in (checkpoint.load, checkpoint.read_model):
             with pytest.raises(MinrnnError, match="pickle"):
                 loader(path)
         assert not marker.exists()
@@ -271,7 +270,7 @@ def test_every_truncation_is_refused(tmp_path, good):
     for n in sorted(set(range(0, len(raw), max(1, len(raw) // 150))) | {len(raw) - 1, len(raw) - 22}):
         path.write_bytes(raw[:n])
         with pytest.raises(MinrnnError):
-            load_model(path, everything=True)
+            checkpoint.read_run(path)
 
 
 def test_missing_checkpoint_and_empty_folder(tmp_path, capsys):

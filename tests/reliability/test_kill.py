@@ -7,7 +7,6 @@ import time
 
 import pytest
 
-from minrnn.model import load as load_model
 from minrnn import checkpoint
 
 from .helpers import (PY, TINY, assert_only_known_files, env, kill9, run, same_arrays, start,
@@ -20,7 +19,7 @@ def latest_iteration(folder):
     path = folder / "latest.npz"
     if not path.exists():
         return None
-    model, arrays, meta = load_model(path, everything=True)  # fully checked
+    model, arrays, meta = checkpoint.read_run(path)  # fully checked
     assert "state" in arrays and any(k.startswith("opt.") for k in arrays)
     return meta["iteration"]
 

@@ -8,10 +8,9 @@ import time
 import numpy as np
 import pytest
 
-from minrnn.model import load as load_model
 from minrnn import checkpoint, model as model_module
 from minrnn.data import MinrnnError
-from minrnn.train import RunFolder
+from minrnn.runfolder import TrainingFolder
 
 from .helpers import (TINY, assert_clean_error, assert_clean_proc, kill9, main, run, start,
                       start_training, tmp_files, wait_for, wait_training, write_text)
@@ -34,7 +33,7 @@ def test_signal_saves_prints_the_path_and_exits_0(tmp_path, sig):
     m = re.search(r"interrupted; saved at iteration (\d+): (\S+latest\.npz)", err)
     assert m, err
     assert m.group(2) == str(out / "latest.npz")
-    _, _, meta = load_model(out / "latest.npz")
+    _, meta = checkpoint.read_model(out / "latest.npz")
     assert meta["iteration"] == int(m.group(1)) > 0
     assert tmp_files(out) == []
 
@@ -61,7 +60,7 @@ def test_repeated_ctrl_c_while_saving_does_not_corrupt(tmp_path):
         # Python then exits as the default handler would (130, or killed by SIGINT)
         assert proc.returncode in (0, 130, -signal.SIGINT), err
         assert "Traceback" not in err
-        load_model(out / "latest.npz", everything=True)
+        checkpoint.read_run(out / "latest.npz")
         assert tmp_files(out) == []
 
 
@@ -89,22 +88,22 @@ def test_second_run_in_the_same_folder_is_refused(tmp_path):
             kill9(first)
     # a crashed (SIGKILLed) run leaves .lock behind but not the lock: resume goes on
     assert (out / ".lock").exists()
-    again = run("train", "--resume", out, "--iterations", checkpoint.load(out)[1]["iteration"] + 3)
+    again = run("train", "--resume", out, "--iterations", checkpoint.load(out / "latest.npz")[1]["iteration"] + 3)
     assert again.returncode == 0, again.stderr
 
 
 def test_lock_in_process_and_released_after_a_failed_run(tmp_path, capsys):
-    a = RunFolder(tmp_path / "r")
+    a = TrainingFolder(tmp_path / "r")
     with pytest.raises(MinrnnError, match="another minrnn run"):
-        RunFolder(tmp_path / "r")
+        TrainingFolder(tmp_path / "r")
     a.close()
-    RunFolder(tmp_path / "r").close()
+    TrainingFolder(tmp_path / "r").close()
     # a run that fails (here: diverges) must not keep the folder locked in this process
     corpus = write_text(tmp_path / "t.txt")
     code, _, err = main(capsys, "train", corpus, "--out", tmp_path / "d", *TINY, "--optimizer", "sgd",
                         "--lr", "1e39", "--iterations", 50, "--eval-every", 1, "--quiet")
     assert code == 1, err
-    RunFolder(tmp_path / "d").close()
+    TrainingFolder(tmp_path / "d").close()
 
 
 def test_divergence_with_a_huge_learning_rate(tmp_path):
@@ -116,7 +115,7 @@ def test_divergence_with_a_huge_learning_rate(tmp_path):
         assert_clean_proc(proc, "diverged", "lower --lr", exit_code=1)
         for name in ("latest.npz", "best.npz"):
             if (out / lr / name).exists():  # whatever was saved is finite and loads
-                load_model(out / lr / name, everything=True)
+                checkpoint.read_run(out / lr / name)
         assert tmp_files(out / lr) == []
 
 
@@ -156,6 +155,6 @@ def test_divergence_keeps_the_last_good_checkpoint(tmp_path, capsys, monkeypatch
     code, _, err = main(capsys, "train", corpus, "--out", out, *TINY, "--iterations", 100,
                         "--eval-every", 5)
     assert_clean_error(code, err.splitlines()[-1] + "\n", "diverged", "--lr", exit_code=1)
-    assert checkpoint.load(out)[1]["iteration"] == 10
+    assert checkpoint.load(out / "latest.npz")[1]["iteration"] == 10
     assert (out / "latest.npz").read_bytes() == saved["latest.npz"]
     assert tmp_files(out) == []

@@ -1,15 +1,21 @@
-"""Loss curves of training runs, drawn with matplotlib (the optional extra minrnn[plot]).
-
-A run folder's log.csv has one row per evaluation: iteration, elapsed_s, train_loss, val_loss,
-lr, chars_per_s (val_loss is nan when validation is off)."""
-import csv
+"""Loss curves of training runs, drawn with matplotlib (the optional extra minrnn[plot]), from
+each run folder's log.csv (one row per evaluation; val_loss is nan when validation is off)."""
+import io
 from pathlib import Path
 
 import numpy as np
 
+from . import options, outfile
 from .errors import MinrnnError
+from .options import PATH, Option
+from .runfolder import read_log
 
-COLUMNS = ("iteration", "elapsed_s", "train_loss", "val_loss")  # the ones plotted
+OPTIONS = options.group(
+    runs=Option(PATH, None, "run folders", positional="+", many=True, metavar="RUN_DIR"),
+    labels=Option(str, None, "a run's name in the legend, once per RUN_DIR", flag="--label", many=True,
+                  metavar="NAME", unset="the folder's name"),
+    out=Option(PATH, "loss.png", "the picture: png, svg or pdf", metavar="FILE", api=False),
+)
 # A log axis once the values span this factor: iterations and minutes over decades, where the
 # early part needs room; a loss falling 3x, where the late gains would look flat.
 LOG_X_SPAN, LOG_Y_SPAN = 30, 3
@@ -25,43 +31,6 @@ def figure_class():
     return Figure
 
 
-def read_log(run_dir):
-    """A run folder's log.csv as {column: float array}, checked."""
-    run_dir = Path(run_dir)
-    if not run_dir.exists():
-        raise MinrnnError(f"{run_dir}: no such run folder")
-    if not run_dir.is_dir():
-        raise MinrnnError(f"{run_dir}: not a run folder (give the folder that holds log.csv)")
-    path = run_dir / "log.csv"
-    if not path.is_file():
-        raise MinrnnError(f"{run_dir}: no log.csv in this folder (is it a run folder? a run writes its log "
-                          "at its first evaluation)")
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv.reader(f)
-            header = next(reader, None)
-            missing = [c for c in COLUMNS if c not in (header or [])]
-            if missing:
-                raise MinrnnError(f"{path}: not a minrnn log (no column {', '.join(missing)} in its header)")
-            at = [header.index(c) for c in COLUMNS]
-            rows = []
-            for row in reader:
-                if len(row) != len(header):
-                    raise MinrnnError(f"{path}: damaged at line {reader.line_num} "
-                                      f"({len(row)} fields, the header has {len(header)})")
-                try:
-                    rows.append([float(row[i]) for i in at])
-                except ValueError:
-                    raise MinrnnError(f"{path}: damaged at line {reader.line_num} (a value is not a number)") from None
-    except (UnicodeDecodeError, csv.Error) as e:
-        raise MinrnnError(f"{path}: damaged ({type(e).__name__}: {e})") from None
-    except OSError as e:
-        raise MinrnnError(f"{path}: cannot read it ({e.strerror or e})") from None
-    if not rows:
-        raise MinrnnError(f"{path}: no rows yet (a run logs at each evaluation)")
-    return dict(zip(COLUMNS, np.array(rows).T))
-
-
 def _log_helps(values, span):
     v = values[np.isfinite(values)]
     return len(v) > 1 and v.min() > 0 and v.max() / v.min() >= span
@@ -70,8 +39,8 @@ def _log_helps(values, span):
 def figure(run_dirs, labels=None):
     """Training and validation loss against iterations and against minutes, one colour per run:
     (the Figure, the number of logged points drawn)."""
-    Figure = figure_class()
     logs = [read_log(d) for d in run_dirs]
+    Figure = figure_class()
     labels = labels or [Path(d).resolve().name for d in run_dirs]
     fig = Figure(figsize=(12, 4.2), constrained_layout=True)
     axes = fig.subplots(1, 2, sharey=True)
@@ -105,3 +74,39 @@ def save(fig, out, dpi=120):
         raise MinrnnError(f"cannot write {out} ({e.strerror or e})", exit_code=1) from None
     except ValueError as e:  # matplotlib's word for an extension it cannot write
         raise MinrnnError(f"{out}: {e}") from None
+
+
+class Plot:
+    """Loss curves: inline in Jupyter as a PNG; save(path) writes png, svg or pdf by the name's
+    extension."""
+
+    DPI = 120
+
+    def __init__(self, figure, runs, points):
+        self.figure, self.runs, self.points = figure, runs, points
+
+    def __repr__(self):
+        return f"Plot({self.runs} run(s), {self.points} logged points; .save(path) writes it)"
+
+    def _repr_png_(self):
+        buffer = io.BytesIO()
+        self.figure.savefig(buffer, format="png", dpi=self.DPI)
+        return buffer.getvalue()
+
+    @options.takes(options.group(path=Option(PATH, None, "the file to write: png, svg or pdf")), "Plot.save",
+                   positional=("path",))
+    def save(self, a):
+        """Write the picture to a.path."""
+        outfile.check(a.path)
+        save(self.figure, a.path, self.DPI)
+        return Path(a.path)
+
+
+def plot(runs, labels=None):
+    """The Plot of runs (run folders or Runs), each named in the legend by labels (default: its
+    folder's name)."""
+    if labels and len(labels) != len(runs):
+        raise MinrnnError(f"--label is given {len(labels)} time(s) for {len(runs)} run folder(s); "
+                          "give one per folder, or none")
+    fig, points = figure(runs, labels)
+    return Plot(fig, len(runs), points)

@@ -4,7 +4,7 @@ n-gram baseline to compare the model with. The page itself runs the model (minrn
 for the activations and predictions it draws; it carries the model's weights for that.
 
 Only `model.trace`, `model.config` and `model.params` are read from the model; everything else
-works on arrays.
+works on arrays. page.py assembles the page from what this computes.
 """
 import base64
 import dataclasses
@@ -13,7 +13,8 @@ import math
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from .cells import CELLS
+from ..cells import CELLS
+from ..layers import softmax
 
 # The per-unit time series each cell exposes (cells.py), and which of them are sigmoid gates, in
 # [0, 1] (the rest are tanh, in [-1, 1]).
@@ -28,8 +29,6 @@ NGRAM_ORDER = 3  # characters of context
 NGRAM_K = 0.05
 LEADERBOARD_ROWS = 30  # units kept per feature and per score on the page
 
-
-# --- the model --------------------------------------------------------------------------------
 
 # --- features of the text -----------------------------------------------------------------------
 
@@ -290,7 +289,8 @@ def _page_data(model, ix, chars, ngram_p, info, signals):
     b64 = lambda a: base64.b64encode(np.ascontiguousarray(a).tobytes()).decode("ascii")
     cell, n_layers, hidden = model.config.cell, model.config.layers, model.config.hidden
     signals = [name for name in SIGNALS[cell] if signals is None or name in signals]
-    probs, layers_acts = model.trace(np.asarray(ix))
+    logits, layers_acts = model.trace(np.asarray(ix))
+    probs = softmax(logits.astype(np.float64))
     p_rnn = p_self(probs, ix)
     text = "".join(chars[i] for i in ix)
     features = text_features(text)

@@ -1,0 +1,349 @@
+"""The training loop, top to bottom: batch -> grads -> clip -> step -> evaluate -> checkpoint.
+
+B contiguous streams of the text advance T characters per iteration (char-rnn's layout); the
+recurrent state is carried from one iteration to the next and reset at each epoch. Everything a
+run needs to continue exactly is its TrainingState, saved in every checkpoint with the model and
+the optimizer, so a resumed run ends bit-identical to an uninterrupted one. The settings are
+config.Config's; the folder is runfolder.py's, the display progress.py's.
+"""
+import dataclasses
+import math
+import time
+
+import numpy as np
+
+from . import checkpoint, data
+from .config import CHECKPOINT_MINUTES, check
+from .errors import FAILED, MinrnnError
+from .evaluate import loss_per_char
+from .memory import check_fits
+from .model import CharRNN
+from .optim import CLIPS, OPTIMIZERS, load_state, make_optimizer
+from .progress import Progress, StopSignal
+from .runfolder import TrainingFolder, mark_latest
+from .sample import generate
+from .shards import Shards
+
+
+def _number(v):
+    return not isinstance(v, bool) and isinstance(v, (int, float))
+
+
+# TrainingState's numbers as a checkpoint's metadata holds them, each with its check
+SAVED = {
+    "iteration": checkpoint.whole_number,
+    "position": checkpoint.whole_number,
+    "elapsed_s": lambda v: _number(v) and 0 <= v < math.inf,
+    "best_val": lambda v: _number(v) and not math.isnan(v),
+    "first_loss": lambda v: v is None or _number(v),
+    "smooth_loss": _number,
+}
+
+
+@dataclasses.dataclass
+class TrainingState:
+    """Where a run is, beyond its parameters and optimizer: all that a resumed run needs to go on
+    exactly as if it had never stopped."""
+    state: np.ndarray  # the recurrent state carried into the next chunk (layers, 1 or 2, B, H)
+    dropout_rng: np.random.Generator  # the only random draws of training after initialisation
+    iteration: int = 0
+    position: int = 0  # the column of the streams the next chunk starts at
+    elapsed_s: float = 0.0  # seconds of training across resumes: the clock of --minutes
+    best_val: float = math.inf
+    first_loss: float | None = None  # the first iteration's loss, that divergence is judged against
+    smooth_loss: float = math.nan  # the loss averaged over about 10 iterations
+
+    @classmethod
+    def fresh(cls, cfg, model):
+        # dropout draws from a generator of its own, so that nothing else moves its masks
+        return cls(model.zero_state(cfg.batch_size), np.random.default_rng([cfg.seed, 1]))
+
+    def checkpoint(self, model, opt, cfg, chars):
+        """A checkpoint's (arrays, meta): parameters, optimizer state and carried state; the
+        config, the model's description, the vocabulary and this state's numbers."""
+        arrays = dict(model.params, state=self.state, **{f"opt.{k}": v for k, v in opt.state().items()})
+        meta = {"config": dataclasses.asdict(cfg), "model": model.config.to_meta(), "vocab": chars,
+                **{name: getattr(self, name) for name in SAVED},
+                "dropout_rng_state": self.dropout_rng.bit_generator.state}
+        return arrays, meta
+
+    @classmethod
+    def restore(cls, path, cfg, chars, model, opt):
+        """The run saved at path loaded into model and opt, every piece checked against the run;
+        returns its TrainingState."""
+        loaded, arrays, meta = checkpoint.read_run(path)
+        if meta["vocab"] != chars:
+            raise MinrnnError(f"{path}: its vocabulary differs from the text's; resume with the text "
+                              "the run was started on")
+        if loaded.config != model.config:
+            raise MinrnnError(f"{path}: its model does not match the run's config")
+        model.theta[...] = loaded.theta
+
+        def bad(what):
+            return MinrnnError(f"{path}: its training state is damaged ({what}); start again from "
+                               "best.npz with --init-from, or from scratch")
+        saved = {}
+        for name, current in opt.state().items():
+            a = arrays.get(f"opt.{name}")
+            if a is None or a.shape != current.shape or a.dtype != current.dtype or not np.isfinite(a).all():
+                raise bad(f"optimizer state opt.{name} is missing, of the wrong shape, or not finite")
+            saved[name] = a
+        load_state(opt, saved)
+        carried = arrays.get("state")
+        if (carried is None or carried.shape != model.config.state_shape(cfg.batch_size)
+                or carried.dtype != model.dtype or not np.isfinite(carried).all()):
+            raise bad("the carried state is missing, of the wrong shape, or not finite")
+        run = cls.fresh(cfg, model)
+        run.state = carried.copy()
+        for name, valid in SAVED.items():
+            if not valid(meta.get(name)):
+                raise bad(f"{name} is {meta.get(name)!r}")
+            setattr(run, name, meta[name])
+        if meta["dropout_rng_state"] is not None:  # None: a run that drew nothing (checkpoint.upgrade)
+            try:
+                run.dropout_rng.bit_generator.state = meta["dropout_rng_state"]
+            except (TypeError, ValueError, KeyError) as e:
+                raise bad(f"random generator state dropout_rng_state: {e}") from None
+        return run
+
+
+@dataclasses.dataclass
+class Training:
+    """What the parts of one run share while it trains: its pieces, and the loop's bookkeeping
+    (never saved; what a resumed run needs is its TrainingState): the iteration and time of the
+    last save and evaluation, the window the displayed speed is measured over, the last
+    validation loss."""
+    cfg: object
+    chars: list
+    folder: TrainingFolder
+    progress: Progress
+    shards: Shards
+    opt: object
+    run: TrainingState
+    val_ix: np.ndarray
+    on_eval: object
+    stop: StopSignal
+    elapsed: object  # () -> the run's seconds of training, across resumes
+    saved_at: int = 0
+    saved_s: float = 0.0
+    window_s: float = 0.0
+    evaluated_at: int | None = None
+    window_chars: int = 0
+    val_loss: float = math.nan
+
+    def speed(self):
+        return self.window_chars / max(self.run.elapsed_s - self.window_s, 1e-9)
+
+
+def step(shards, opt, x, y, state, cfg, dropout_rng=None):
+    """One training iteration on a (T, B) chunk: the gradient of the mean loss per character,
+    summed over the model's shards (shards.py), clipped as cfg says, and one optimizer step at
+    opt.lr. Returns (the loss, the state after the chunk)."""
+    model = shards.model
+    masks = None if dropout_rng is None else model.dropout_masks(dropout_rng, *x.shape)
+    loss, grad, state = shards.loss_and_grads(x, y, state, 1.0 / x.size, masks)
+    CLIPS[cfg.clip_mode](grad, cfg.clip)
+    opt.step(model.theta, grad)
+    return loss, state
+
+
+def budget_used(cfg, per_epoch, iteration, elapsed_s):
+    """The share of the run's budget used: of its iterations (--iterations, or --epochs' worth)
+    or of its time (--minutes), whichever is further along; 0 without a budget. Training stops
+    at 1, and the schedule is laid out over it."""
+    shares = [0.0]
+    if cfg.iterations:
+        shares.append(iteration / cfg.iterations)
+    if cfg.epochs:
+        shares.append(iteration / (cfg.epochs * per_epoch))
+    if cfg.minutes:
+        shares.append(elapsed_s / (60 * cfg.minutes))
+    return max(shares)
+
+
+def learning_rate(cfg, iteration, used):
+    """The rate for an iteration with `used` of the budget behind it: a linear rise from 0 over
+    the first --warmup of the budget, then constant, step decay (every lr_decay_every
+    iterations) or a cosine from lr down to lr/10 over the rest of the budget."""
+    if used < cfg.warmup:
+        return cfg.lr * used / cfg.warmup
+    schedule = cfg.schedule()
+    if schedule == "step":
+        return cfg.lr * cfg.lr_decay ** (iteration // cfg.lr_decay_every)
+    if schedule == "cosine":
+        done = min((used - cfg.warmup) / (1 - cfg.warmup), 1.0)
+        return cfg.lr * (0.1 + 0.45 * (1 + math.cos(math.pi * done)))
+    return cfg.lr
+
+
+def streams_for(cfg, ix):
+    """The training streams and the validation text, or an error saying what would fit."""
+    train_ix, val_ix = data.split(ix, cfg.val_frac)
+    B, T = cfg.batch_size, cfg.seq_length
+    if (len(train_ix) - 1) // B < T:
+        fits = max(0, (len(train_ix) - 1) // T)
+        raise MinrnnError(
+            f"the training text has {len(train_ix)} characters: too short for --batch-size {B} "
+            f"at --seq-length {T}" + (f" (at most --batch-size {fits} fits)" if fits else
+                                       f" (at most --seq-length {max(1, len(train_ix) - 1)} fits, "
+                                       "with --batch-size 1; or use a longer text)"))
+    if cfg.val_frac > 0 and len(val_ix) < 2:
+        raise MinrnnError(f"the validation split ({len(val_ix)} characters) is too small: "
+                          "use a longer text or --val-frac 0")
+    inputs, targets = data.streams(train_ix, B)
+    return inputs, targets, val_ix
+
+
+def diverged(run, cfg, what):
+    return MinrnnError(f"training diverged at iteration {run.iteration} ({what}); try a lower --lr than "
+                       f"{cfg.lr:g}. The last good checkpoint, if any, is untouched", exit_code=FAILED)
+
+
+def watch(run, loss, cfg):
+    """Track the loss; stop a run whose loss is not finite or whose smoothed loss has climbed
+    past 3x the first. Judged on the loss smoothed over ~10 iterations: Adagrad's first steps
+    from scratch (min-char-rnn's settings) lift it to 3.6x for a moment, then it falls."""
+    if run.first_loss is None:
+        run.first_loss = loss
+    run.smooth_loss = loss if math.isnan(run.smooth_loss) else 0.9 * run.smooth_loss + 0.1 * loss
+    if not math.isfinite(loss) or run.smooth_loss > 3 * run.first_loss:
+        raise diverged(run, cfg, f"loss {run.smooth_loss:.3g}, first loss {run.first_loss:.3g}")
+
+
+def save(path, run, model, opt, cfg, chars):
+    arrays, meta = run.checkpoint(model, opt, cfg, chars)
+    if not all(np.isfinite(a).all() for a in arrays.values()):  # never write NaN over good work
+        raise diverged(run, cfg, "the parameters are no longer finite")
+    checkpoint.save(path, arrays, meta)
+
+
+def show_sample(progress, model, cfg, run, last_char, chars):
+    # a generator of its own for each sample, so that how often samples are shown never moves
+    # the run's random draws
+    rng = np.random.default_rng([cfg.seed, 2, run.iteration])
+    text, _ = generate(model, rng, run.state[:, :, :1], last_char, cfg.sample_length)
+    progress.line(f"---- sample at iteration {run.iteration}\n{data.decode(text, chars)}\n----")
+
+
+def train(cfg, ix, chars, out_dir, resume=False, init=None, quiet=False, clock=time.monotonic, on_eval=None):
+    """Train until cfg's budget is used (--iterations, --epochs, --minutes: totals across
+    resumes; none: until a stop signal). resume: continue the run in out_dir from its
+    latest.npz; init: a model whose weights a new run starts from. clock: seconds, for the time
+    budget and the checkpoint floor (tests pass a fake one). on_eval: called with each
+    evaluation's log row (and `saved`: whether latest.npz now holds that iteration), after the
+    checkpoint that follows it, so that a caller (a Tune trial) can report it. Returns the
+    run's summary."""
+    check(cfg)
+    cfg = dataclasses.replace(cfg, shards=cfg.n_shards())  # saved as a number: the run's own from here on
+    if len(chars) < 2:
+        raise MinrnnError("the text has only one distinct character, so there is nothing to learn")
+    inputs, targets, val_ix = streams_for(cfg, ix)
+    B, T = cfg.batch_size, cfg.seq_length
+    per_epoch = inputs.shape[1] // T
+    total = min(x for x in (cfg.iterations, cfg.epochs and cfg.epochs * per_epoch, math.inf) if x)
+    model_config = cfg.model(len(chars))
+    check_fits(model_config.train_bytes(OPTIMIZERS[cfg.optimizer].slots, B, T, cfg.shards),
+               f"a model with --hidden {cfg.hidden} and --batch-size {B} at --seq-length {T}")
+
+    with TrainingFolder(out_dir) as folder:
+        model = CharRNN(model_config, rng=np.random.default_rng(cfg.seed), init_scale=cfg.init_scale)
+        opt = make_optimizer(cfg.optimizer, model.theta.size, cfg.lr, model.dtype, cfg.momentum)
+        if resume:
+            run = TrainingState.restore(folder.path / "latest.npz", cfg, chars, model, opt)
+            if budget_used(cfg, per_epoch, run.iteration, run.elapsed_s) >= 1:
+                raise MinrnnError(f"{folder.path}: the run has used its budget; resume with a larger "
+                                  "--iterations, --epochs or --minutes (each a total for the run)")
+        else:
+            run = TrainingState.fresh(cfg, model)
+            if init is not None:
+                for name, a in init.params.items():
+                    model.params[name][...] = a  # converted to this run's dtype
+        folder.write_config(cfg)
+        mark_latest(folder.path)
+
+        progress = Progress(None if total == math.inf else total, run.iteration, quiet)
+        start, elapsed_before = clock(), run.elapsed_s
+        # overflow and NaN are caught as divergence, with a message: numpy's warnings would be noise
+        with (progress, StopSignal() as stop, Shards(model, cfg.shards, cfg.threads) as shards,
+              np.errstate(all="ignore")):
+            t = Training(cfg, chars, folder, progress, shards, opt, run, val_ix, on_eval, stop,
+                         elapsed=lambda: elapsed_before + clock() - start, saved_at=run.iteration,
+                         saved_s=run.elapsed_s, window_s=run.elapsed_s)
+            while True:
+                run.elapsed_s = t.elapsed()
+                used = budget_used(cfg, per_epoch, run.iteration, run.elapsed_s)
+                end = "done" if used >= 1 else "interrupted" if stop.requested else None
+                if end:
+                    break
+                if run.position + T > inputs.shape[1]:  # end of an epoch: back to the start, forget the state
+                    run.position, run.state = 0, model.zero_state(B)
+
+                x, y = inputs[:, run.position:run.position + T].T, targets[:, run.position:run.position + T].T
+                opt.lr = learning_rate(cfg, run.iteration, used)
+                loss, run.state = step(shards, opt, x, y, run.state, cfg, run.dropout_rng)
+                run.iteration += 1
+                run.position += T
+                run.elapsed_s = t.elapsed()  # the time the checkpoints below record
+                watch(run, loss, cfg)
+
+                t.window_chars += B * T
+                progress.update(run.iteration, f"loss {run.smooth_loss:.3f} val {t.val_loss:.3f} "
+                                               f"{t.speed() / 1000:.0f}k chars/s")
+                if cfg.sample_every and run.iteration % cfg.sample_every == 0 and not quiet:
+                    show_sample(progress, model, cfg, run, int(y[-1, 0]), chars)
+                record(t)
+            if run.first_loss is not None:  # the run did train: its end is recorded
+                record(t, end)
+    return {"iteration": run.iteration, "stopped_by": end, "val_loss": t.val_loss, "best_val": run.best_val,
+            "out": str(folder.path), "params": model.params}
+
+
+def record(t, end=None):
+    """After an iteration: evaluate if due, save latest.npz if due, tell on_eval. At the end (end:
+    "done" when the budget is used, "interrupted"), evaluate once more unless this iteration was
+    or the run was interrupted, and save whatever is unsaved."""
+    run, cfg = t.run, t.cfg
+    if end is None:
+        due_eval = cfg.eval_every and run.iteration % cfg.eval_every == 0
+        due_save = (run.iteration % cfg.checkpoint_interval() == 0
+                    or run.elapsed_s - t.saved_s >= 60 * CHECKPOINT_MINUTES)
+    else:
+        due_eval = end == "done" and t.evaluated_at != run.iteration
+        due_save = t.saved_at != run.iteration
+    row = evaluation(t) if due_eval else None
+    if due_save:
+        save(t.folder.path / "latest.npz", run, t.shards.model, t.opt, cfg, t.chars)
+        t.saved_at, t.saved_s = run.iteration, run.elapsed_s
+    if row is not None and t.on_eval is not None:
+        call_on_eval(t.on_eval, {**row, "saved": t.saved_at == run.iteration}, t.stop)
+
+
+def call_on_eval(on_eval, row, stop):
+    """A caller's on_eval; a KeyboardInterrupt it raises (Ctrl-C while a notebook's code runs)
+    asks the loop to stop and save, as SIGINT does (StopSignal owns SIGINT during the loop, so
+    this is where a KeyboardInterrupt can still come from)."""
+    try:
+        on_eval(row)
+    except KeyboardInterrupt:
+        stop.requested = True
+
+
+def evaluation(t):
+    """The validation loss (NaN without a validation split), logged with the training loss;
+    best.npz saved when it is the best yet. Returns the log's row, with the best loss so far."""
+    run, cfg, model, speed = t.run, t.cfg, t.shards.model, t.speed()
+    val_loss = (loss_per_char(model, t.val_ix, cfg.batch_size, cfg.seq_length, t.shards) if cfg.val_frac > 0
+                else math.nan)
+    row = {"iteration": run.iteration, "elapsed_s": round(run.elapsed_s, 3),
+           "train_loss": round(run.smooth_loss, 5), "val_loss": round(val_loss, 5), "lr": t.opt.lr,
+           "chars_per_s": round(speed)}
+    t.folder.log(row)
+    if t.progress.bar is None:
+        t.progress.line(f"iter {run.iteration}: loss {run.smooth_loss:.4f}, val {val_loss:.4f} nats/char "
+                        f"({val_loss / math.log(2):.4f} bits), {speed:.0f} chars/s")
+    if val_loss < run.best_val:
+        run.best_val = val_loss
+        save(t.folder.path / "best.npz", run, model, t.opt, cfg, t.chars)
+    t.evaluated_at, t.val_loss = run.iteration, val_loss
+    t.window_s, t.window_chars = t.elapsed(), 0
+    return {**row, "val_loss": val_loss, "best_val": run.best_val}

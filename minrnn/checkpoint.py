@@ -1,8 +1,8 @@
 """Checkpoints: one .npz holding named arrays and one JSON metadata entry; reading a model or a
 whole run back from one; and the one place that knows the formats of earlier minrnn versions.
 
-Written to a temporary file beside the target, synced, then renamed over it, so a crash
-leaves either the old checkpoint or the new one, never half of one. Read entry by entry, each
+Written whole or not at all (outfile.atomic: a temporary file beside the target, synced, then
+renamed over it), so a crash leaves either the old checkpoint or the new one. Read entry by entry, each
 array's header checked before its data (no Python objects, so loading one never runs code; no
 more data than the file holds; the expected shape and dtype), and only the entries a command
 needs: sample and eval read the parameters, not the optimizer state.
@@ -16,12 +16,12 @@ outside this file knows that an older format existed. The formats:
 """
 import json
 import math
-import os
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from . import outfile
 from .errors import MinrnnError
 from .model import CharRNN, ModelConfig
 
@@ -34,35 +34,11 @@ BEFORE_THEY_WERE_SAVED = {"shards": 1, "warmup": 0.0, "iterations": None, "epoch
 ZERO_FOR_UNSET = ("init_scale", "lr_decay_every", "threads")  # format 1 and early format 2 wrote 0 for None
 
 
-def tmp_path(path):
-    """The one temporary name a checkpoint is written under; a run killed mid-write leaves at
-    most this file, and the next save reuses it."""
-    path = Path(path)
-    return path.with_name(f".{path.name}.tmp")
-
-
 def save(path, arrays, meta):
-    path = Path(path)
-    tmp = tmp_path(path)
-    meta = dict(meta, format_version=FORMAT_VERSION)
-    blob = np.frombuffer(json.dumps(meta).encode("utf-8"), np.uint8)
-    try:
-        with open(tmp, "wb") as f:
-            np.savez(f, **{META_KEY: blob}, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)  # make the rename itself durable
-        finally:
-            os.close(dir_fd)
-    except OSError as e:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-        raise MinrnnError(f"could not write checkpoint {path}: {e.strerror or e}", exit_code=1) from None
+    """arrays and meta (in today's format) as one .npz at path, written whole or not at all."""
+    blob = np.frombuffer(json.dumps(dict(meta, format_version=FORMAT_VERSION)).encode("utf-8"), np.uint8)
+    with outfile.atomic(path, "checkpoint ") as f:
+        np.savez(f, **{META_KEY: blob}, **arrays)
 
 
 def _read_header(f):

@@ -246,6 +246,10 @@ def namespace(options, source, values):
     """Keywords judged (`judge`) and every option's default for the rest, as one namespace;
     `given` names the options the caller gave."""
     judged = judge(source, options, values)
+    missing = [name for name, option in options.items()
+               if option.api and option.default is None and option.unset is None and name not in judged]
+    if missing:
+        raise MinrnnError(f"{source}: {missing[0]} is missing ({options[missing[0]].help})")
     out = Values(**{**{name: option.default for name, option in options.items() if option.api}, **judged})
     out.given = tuple(name for name in options if name in judged)  # in the options' order
     return out

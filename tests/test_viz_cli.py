@@ -206,12 +206,12 @@ def test_viz_refuses_a_page_too_large_to_draw(capsys, trained, monkeypatch, tmp_
 
 
 def test_viz_write_failure_is_one_line(capsys, trained, monkeypatch, tmp_path):
-    from pathlib import Path
+    from minrnn import outfile
 
-    def refuse(self, *a, **k):
+    def refuse(*a, **k):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(Path, "write_bytes", refuse)  # tests may run as root, whom chmod does not stop
+    monkeypatch.setattr(outfile, "open", refuse, raising=False)  # tests may run as root, whom chmod does not stop
     code, _, err = run(capsys, "viz", trained[0], "--length", 50, "--out", tmp_path / "p.html")
     assert_one_line_error(code, err, "cannot write", "Permission denied", exit_code=1)
 

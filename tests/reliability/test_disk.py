@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from minrnn import checkpoint, runfolder  # the run folder, its lock, config.json and log.csv
+from minrnn import checkpoint, outfile, runfolder  # outfile: how checkpoints are written
 
 from .helpers import (TINY, assert_clean_error, assert_clean_proc, finish, main, run, start, tmp_files,
                       wait_for, write_text)
@@ -52,7 +52,7 @@ def test_unwritable_folder(tmp_path, capsys, monkeypatch):
                 raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
             return real_open(path, mode, *a, **k)
         monkeypatch.setattr(runfolder, "open", refusing_open, raising=False)
-        monkeypatch.setattr(checkpoint, "open", refusing_open, raising=False)
+        monkeypatch.setattr(outfile, "open", refusing_open, raising=False)
     try:
         code, _, err = main(capsys, "train", corpus, "--out", locked, *TINY, "--iterations", 2, "--quiet")
         assert_clean_error(code, err, str(locked), "permission denied")
@@ -149,7 +149,7 @@ def test_full_disk_keeps_the_last_good_checkpoint(tmp_path, capsys, monkeypatch,
             raise nospace()
         return real_open(path, mode, *a, **k)
 
-    monkeypatch.setattr(checkpoint, "open", patched_open, raising=False)
+    monkeypatch.setattr(outfile, "open", patched_open, raising=False)
     monkeypatch.setattr(os, "fsync", patched_fsync)
     monkeypatch.setattr(os, "replace", patched_replace)
     if where == "log":

@@ -99,7 +99,7 @@ def test_kill9_at_random_instants_then_resume_is_exact(tmp_path):
 # Runs cli.main in a child that SIGKILLs itself at a chosen point of a checkpoint write.
 KILL_SCRIPT = r"""
 import os, signal, sys
-from minrnn import checkpoint, cli
+from minrnn import cli, outfile
 where, at = sys.argv[1], int(sys.argv[2])
 calls = {"n": 0}
 if where == "before-rename":          # the temporary file complete and synced, not yet renamed
@@ -130,7 +130,7 @@ else:                                 # half way through writing the temporary f
             if calls["n"] == at:
                 return Dying(f)
         return f
-    checkpoint.open = patched_open
+    outfile.open = patched_open
 sys.exit(cli.main(sys.argv[3:]))
 """
 

@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 from . import checkpoint, curves, evaluate as evaluation, loop, options, plan, runfolder, sample
-from .errors import MinrnnError
+from .errors import MinrnnError, in_words
 from .options import PATH, Option
 from .viz import page
 
@@ -31,7 +31,7 @@ CHECKPOINT = options.group(path=Option(PATH, None, "a .npz file, or a run folder
 
 
 def info(text):
-    print(f"minrnn: {text}", file=sys.stderr, flush=True)
+    print(f"minrnn: {in_words(text)}", file=sys.stderr, flush=True)
 
 
 def _quiet(text):

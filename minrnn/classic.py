@@ -10,7 +10,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from . import data, options
-from .errors import MinrnnError
+from .errors import MinrnnError, said
 from .memory import check_fits
 from .model import CharRNN, ModelConfig
 from .optim import Adagrad, clip_elementwise
@@ -38,9 +38,10 @@ def model_config(vocab_size, hidden):
 
 def command(a):
     """`minrnn classic FILE`, its options `a` parsed: the text read, sizes checked, then run_classic."""
-    check_length(a.sample_length, "--sample-length")
+    check_length(a.sample_length, "sample_length")
     ix, chars = data.read_corpus(a.file, a.encoding)
-    check_fits(model_config(len(chars), a.hidden).train_bytes(1, 1, a.seq_length), f"a model with --hidden {a.hidden}")
+    check_fits(model_config(len(chars), a.hidden).train_bytes(1, 1, a.seq_length),
+               f"a model with {said('hidden', a.hidden)}")
     run_classic(ix, chars, **a.said({name for name, option in OPTIONS.items() if option.api}))
 
 
@@ -54,7 +55,7 @@ def run_classic(ix, chars, out=None, **settings):
     if len(ix) < seq_length + 1:
         raise MinrnnError(
             f"the text has {len(ix)} characters, fewer than seq_length + 1 = {seq_length + 1}: "
-            "use a longer text or a smaller --seq-length")
+            f"use a longer text or a smaller {said('seq_length')}")
     V = len(chars)
     rng = np.random.RandomState(seed)
     model = CharRNN(model_config(V, hidden_size), rng=rng, init_scale=0.01)

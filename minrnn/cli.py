@@ -13,7 +13,7 @@ import time
 
 from . import __version__, api, classic, curves, evaluate, options, outfile, plan, sample, tune
 from .api import info
-from .errors import MinrnnError
+from .errors import FACE, MinrnnError
 from .viz import page
 
 
@@ -153,6 +153,7 @@ def main(argv=None):
     if extra:  # said by the subcommand's parser, whose --help lists what it takes
         parser.commands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     command = COMMANDS[args.command]
+    face = FACE.set("cli")  # messages name options as flags
     try:
         command.run(options.parsed(args, command.options))
     except MinrnnError as e:
@@ -168,6 +169,8 @@ def main(argv=None):
         print("minrnn: error: " + _one_line(f"{e.strerror or e}" + (f": {e.filename}" if e.filename else "")),
               file=sys.stderr)
         return 1
+    finally:
+        FACE.reset(face)
     return 0
 
 

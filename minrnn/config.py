@@ -10,7 +10,7 @@ refused with what to do instead.
 import dataclasses
 
 from . import data, options
-from .errors import FieldError, MinrnnError
+from .errors import FieldError, MinrnnError, said
 from .model import OPTIONS as MODEL_OPTIONS, ModelConfig
 from .optim import CLIPS, OPTIMIZERS
 from .options import Option
@@ -131,6 +131,9 @@ def flag(name):
     return OPTIONS[name].dest if name in OPTIONS else "--" + name.replace("_", "-")
 
 
+BUDGET_WORDS = f"{said('iterations')}, {said('epochs')} or {said('minutes')}"
+
+
 def problem(name, value):
     """Why `value` cannot be the setting `name`, or None when it can."""
     return OPTIONS[name].problem(value)
@@ -147,23 +150,24 @@ def check(cfg, source=None):
 
     def only_with(name, condition, instead):
         if getattr(cfg, name) != getattr(DEFAULTS, name) and not condition:
-            raise MinrnnError(f"{where}{flag(name)} applies only {instead}, or leave it out")
+            raise MinrnnError(f"{where}{said(name)} applies only {instead}, or leave it out")
 
     if cfg.n_shards() > cfg.batch_size:
-        raise MinrnnError(f"{where}--shards {cfg.n_shards()} is more than --batch-size {cfg.batch_size}: each "
-                          "shard needs a stream of its own; give at most --shards " + str(cfg.batch_size))
+        raise MinrnnError(f"{where}{said('shards', cfg.n_shards())} is more than {said('batch_size', cfg.batch_size)}: "
+                          f"each shard needs a stream of its own; give at most {said('shards', cfg.batch_size)}")
     if cfg.schedule() == "step" and cfg.lr_decay_every is None:
-        raise MinrnnError(f"{where}--lr-schedule step needs --lr-decay-every N, the iterations between decays")
-    only_with("lr_decay", cfg.schedule() == "step", "to --lr-schedule step: add it")
-    only_with("lr_decay_every", cfg.schedule() == "step", "to --lr-schedule step: add it")
-    only_with("momentum", cfg.optimizer == "sgd", "to --optimizer sgd (the others keep running averages of "
-                                                  "their own): add it")
-    only_with("sample_length", cfg.sample_every > 0, "when samples are printed: give --sample-every N")
+        raise MinrnnError(f"{where}{said('lr_schedule', 'step')} needs {said('lr_decay_every', 'N')}, the iterations "
+                          "between decays")
+    only_with("lr_decay", cfg.schedule() == "step", f"to {said('lr_schedule', 'step')}: add it")
+    only_with("lr_decay_every", cfg.schedule() == "step", f"to {said('lr_schedule', 'step')}: add it")
+    only_with("momentum", cfg.optimizer == "sgd", f"to {said('optimizer', 'sgd')} (the others keep running averages "
+                                                  "of their own): add it")
+    only_with("sample_length", cfg.sample_every > 0, f"when samples are printed: give {said('sample_every', 'N')}")
     if not cfg.has_budget():
         if cfg.lr_schedule == "cosine":
-            raise MinrnnError(f"{where}--lr-schedule cosine lays the rate out over the budget: give --iterations, "
-                              "--epochs or --minutes, or use --lr-schedule constant")
-        only_with("warmup", False, "as a share of a budget: give --iterations, --epochs or --minutes")
+            raise MinrnnError(f"{where}{said('lr_schedule', 'cosine')} lays the rate out over the budget: give "
+                              f"{BUDGET_WORDS}, or use {said('lr_schedule', 'constant')}")
+        only_with("warmup", False, f"as a share of a budget: give {BUDGET_WORDS}")
     return cfg
 
 
@@ -181,14 +185,14 @@ def from_meta(meta, path):
 def resumed(saved, given, path):
     """The run's config with what the command line may change on resume (the budget, what it
     shows and saves) changed; any other flag that differs is refused. Returns (config, warnings)."""
-    clash = [f"{flag(k)} ({getattr(saved, k)} in the run)" for k, v in given.items()
+    clash = [f"{said(k)} ({getattr(saved, k)} in the run)" for k, v in given.items()
              if not OPTIONS[k].resumable and v != getattr(saved, k)]
     if clash:
-        raise MinrnnError(f"--resume continues {path} as it was configured; these flags differ from it: "
-                          + ", ".join(clash))
+        raise MinrnnError(f"{said('resume')} continues {path} as it was configured; these settings differ from "
+                          "it: " + ", ".join(clash))
     cfg = check(dataclasses.replace(saved, **given))
     warnings = []
-    moved = [flag(k) for k in BUDGET if getattr(cfg, k) != getattr(saved, k)]
+    moved = [said(k) for k in BUDGET if getattr(cfg, k) != getattr(saved, k)]
     if moved and (cfg.schedule() == "cosine" or cfg.warmup):
         warnings.append(f"the learning-rate schedule is laid out over the budget, and {', '.join(moved)} "
                         "changed it: the rate continues from where the new budget puts this point of the run")
@@ -201,10 +205,10 @@ def fine_tuned(cfg, given, model, path):
     is refused (a different --dtype converts them, a different --dropout applies)."""
     for name in ARCHITECTURE:
         if name in given and given[name] != getattr(model, name):
-            raise MinrnnError(f"{flag(name)} {given[name]} differs from {getattr(model, name)} in {path}: "
-                              f"--init-from keeps the checkpoint's model; leave out {flag(name)}, or train a "
-                              "new model without --init-from")
+            raise MinrnnError(f"{said(name, given[name])} differs from {getattr(model, name)} in {path}: "
+                              f"{said('init_from')} keeps the checkpoint's model; leave out {said(name)}, or train "
+                              f"a new model without {said('init_from')}")
     if "init_scale" in given:
-        raise MinrnnError("--init-scale has no effect with --init-from (the weights come from the checkpoint); "
-                          "leave it out")
+        raise MinrnnError(f"{said('init_scale')} has no effect with {said('init_from')} (the weights come from the "
+                          "checkpoint); leave it out")
     return dataclasses.replace(cfg, **{k: getattr(model, k) for k in MODEL_OPTIONS if k not in given})

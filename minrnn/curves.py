@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from . import options, outfile
-from .errors import MinrnnError
+from .errors import MinrnnError, said
 from .options import PATH, Option
 from .runfolder import read_log
 
@@ -106,7 +106,7 @@ def plot(runs, labels=None):
     """The Plot of runs (run folders or Runs), each named in the legend by labels (default: its
     folder's name)."""
     if labels and len(labels) != len(runs):
-        raise MinrnnError(f"--label is given {len(labels)} time(s) for {len(runs)} run folder(s); "
-                          "give one per folder, or none")
+        raise MinrnnError(f"{said('labels', flag='--label')} gives {len(labels)} label(s) for {len(runs)} run "
+                          "folder(s); give one per folder, or none")
     fig, points = figure(runs, labels)
     return Plot(fig, len(runs), points)

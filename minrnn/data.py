@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import MinrnnError
+from .errors import MinrnnError, said
 
 CHUNK_BYTES = 1 << 22  # files are decoded 4 MiB at a time, so a large file is never held twice
 ENCODE_CHARS = 1 << 20  # characters turned into indices at a time
@@ -50,10 +50,11 @@ def _decoded_chunks(path, encoding):
                                           "contains NUL bytes: it looks like binary data, not text") from None
                     raise MinrnnError(
                         f"{path}: not valid {name.removesuffix('-sig')} at byte {at}; "
-                        "if the file uses another encoding, pass it with --encoding (e.g. --encoding latin-1)"
+                        f"if the file uses another encoding, pass it with {said('encoding')} (e.g. "
+                        f"{said('encoding', 'latin-1')})"
                     ) from None
                 except UnicodeError as e:  # a codec's own complaint, such as UTF-16 without a BOM
-                    raise MinrnnError(f"{path}: not valid {name} ({e}); pass the file's encoding with --encoding"
+                    raise MinrnnError(f"{path}: not valid {name} ({e}); pass the file's encoding with {said('encoding')}"
                                       ) from None
                 nul = text.find("\x00")
                 if nul >= 0:
@@ -189,7 +190,7 @@ def read_against(chars, file=None, text=None, encoding="utf-8", skip_unknown=Fal
     unknown = count_unknown(chunks, chars)
     if unknown and not skip_unknown:
         raise MinrnnError(f"{where}: {unknown} character(s) are outside the model's vocabulary; "
-                          "pass --skip-unknown to leave them out")
+                          f"pass {said('skip_unknown', True)} to leave them out")
     name = "text" if text is not None else str(file)
     if skip_unknown and text != "":  # an empty text= is empty, not all unknown
         return encode_skipping_unknown(chunks, chars, where)[0], unknown, name

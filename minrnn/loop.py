@@ -13,8 +13,8 @@ import time
 import numpy as np
 
 from . import checkpoint, data
-from .config import CHECKPOINT_MINUTES, check
-from .errors import FAILED, MinrnnError
+from .config import BUDGET_WORDS, CHECKPOINT_MINUTES, check
+from .errors import FAILED, MinrnnError, said
 from .evaluate import loss_per_char
 from .memory import check_fits
 from .model import CharRNN
@@ -81,7 +81,7 @@ class TrainingState:
 
         def bad(what):
             return MinrnnError(f"{path}: its training state is damaged ({what}); start again from "
-                               "best.npz with --init-from, or from scratch")
+                               f"best.npz with {said('init_from')}, or from scratch")
         saved = {}
         for name, current in opt.state().items():
             a = arrays.get(f"opt.{name}")
@@ -183,19 +183,19 @@ def streams_for(cfg, ix):
     if (len(train_ix) - 1) // B < T:
         fits = max(0, (len(train_ix) - 1) // T)
         raise MinrnnError(
-            f"the training text has {len(train_ix)} characters: too short for --batch-size {B} "
-            f"at --seq-length {T}" + (f" (at most --batch-size {fits} fits)" if fits else
-                                       f" (at most --seq-length {max(1, len(train_ix) - 1)} fits, "
-                                       "with --batch-size 1; or use a longer text)"))
+            f"the training text has {len(train_ix)} characters: too short for {said('batch_size', B)} "
+            f"at {said('seq_length', T)}" + (f" (at most {said('batch_size', fits)} fits)" if fits else
+                                             f" (at most {said('seq_length', max(1, len(train_ix) - 1))} fits, "
+                                             f"with {said('batch_size', 1)}; or use a longer text)"))
     if cfg.val_frac > 0 and len(val_ix) < 2:
         raise MinrnnError(f"the validation split ({len(val_ix)} characters) is too small: "
-                          "use a longer text or --val-frac 0")
+                          f"use a longer text or {said('val_frac', 0)}")
     inputs, targets = data.streams(train_ix, B)
     return inputs, targets, val_ix
 
 
 def diverged(run, cfg, what):
-    return MinrnnError(f"training diverged at iteration {run.iteration} ({what}); try a lower --lr than "
+    return MinrnnError(f"training diverged at iteration {run.iteration} ({what}); try a lower {said('lr')} than "
                        f"{cfg.lr:g}. The last good checkpoint, if any, is untouched", exit_code=FAILED)
 
 
@@ -243,7 +243,7 @@ def train(cfg, ix, chars, out_dir, resume=False, init=None, quiet=False, clock=t
     total = min(x for x in (cfg.iterations, cfg.epochs and cfg.epochs * per_epoch, math.inf) if x)
     model_config = cfg.model(len(chars))
     check_fits(model_config.train_bytes(OPTIMIZERS[cfg.optimizer].slots, B, T, cfg.shards),
-               f"a model with --hidden {cfg.hidden} and --batch-size {B} at --seq-length {T}")
+               f"a model with {said('hidden', cfg.hidden)} and {said('batch_size', B)} at {said('seq_length', T)}")
 
     with TrainingFolder(out_dir) as folder:
         model = CharRNN(model_config, rng=np.random.default_rng(cfg.seed), init_scale=cfg.init_scale)
@@ -252,7 +252,7 @@ def train(cfg, ix, chars, out_dir, resume=False, init=None, quiet=False, clock=t
             run = TrainingState.restore(folder.path / "latest.npz", cfg, chars, model, opt)
             if budget_used(cfg, per_epoch, run.iteration, run.elapsed_s) >= 1:
                 raise MinrnnError(f"{folder.path}: the run has used its budget; resume with a larger "
-                                  "--iterations, --epochs or --minutes (each a total for the run)")
+                                  f"{BUDGET_WORDS} (each a total for the run)")
         else:
             run = TrainingState.fresh(cfg, model)
             if init is not None:

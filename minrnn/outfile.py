@@ -4,14 +4,14 @@ import contextlib
 import os
 from pathlib import Path
 
-from .errors import MinrnnError
+from .errors import MinrnnError, said
 
 
 def check(path):
     """An output file's problems, found before the work that fills it."""
     path = Path(path)
     if path.is_dir():
-        raise MinrnnError(f"{path}: is a folder; --out takes a file name")
+        raise MinrnnError(f"{path}: is a folder; {said('out')} takes a file name")
     if not path.parent.is_dir():
         raise MinrnnError(f"{path}: cannot write there (no folder {path.parent})")
     if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from . import checkpoint, config, data, options, outfile
-from .errors import MinrnnError
+from .errors import MinrnnError, said
 from .options import FUNCTION, PATH, Option
 from .runfolder import TrainingFolder, resume_file, weights_file
 
@@ -61,11 +61,12 @@ def check_out(out):
     for folder in (out, *out.parents):
         if folder.exists():
             if not folder.is_dir():
-                raise MinrnnError(f"{folder}: exists and is not a folder; choose another --out")
+                raise MinrnnError(f"{folder}: exists and is not a folder; choose another {said('out')}")
             break
     TrainingFolder.check_free(out)
     if (out / "latest.npz").exists():
-        raise MinrnnError(f"{out}: already holds a run; continue it with --resume {out} or choose another --out")
+        raise MinrnnError(f"{out}: already holds a run; continue it with {said('resume', str(out))} or choose "
+                          f"another {said('out')}")
 
 
 def _new_folder(name):
@@ -83,17 +84,18 @@ def settle(a):
     given = {name: getattr(a, name) for name in a.given if name in config.OPTIONS}
     file, text, out = a.file, a.text, a.out
     if a.quiet and given.get("sample_every"):
-        raise MinrnnError("--quiet prints no samples; leave out --sample-every or --quiet")
+        raise MinrnnError(f"{said('quiet')} prints no samples; leave out {said('sample_every')} or {said('quiet')}")
     if file and text is not None:
         raise MinrnnError("give the text as a file or as text=, not both")
     if text is not None and "encoding" in given:
-        raise MinrnnError("--encoding applies to a text file; text= is the text itself: leave out encoding")
+        raise MinrnnError("encoding applies to a text file; text= is the text itself: leave out encoding")
     notes, init = [], None
     if a.resume is not None:
         if a.init_from is not None:
-            raise MinrnnError("--init-from starts a new run and --resume continues one: give one of them")
+            raise MinrnnError(f"{said('init_from')} starts a new run and {said('resume')} continues one: give one "
+                              "of them")
         if out is not None and Path(out) != Path(a.resume):
-            raise MinrnnError("--resume continues the run in its own folder; leave out --out")
+            raise MinrnnError(f"{said('resume')} continues the run in its own folder; leave out {said('out')}")
         latest = resume_file(a.resume)
         out = latest.parent
         TrainingFolder.check_free(out)
@@ -115,8 +117,8 @@ def settle(a):
         if not file and text is None and Path("input.txt").exists():
             file = "input.txt"
         if "encoding" in given and not file:
-            raise MinrnnError("--encoding applies to a text file, and none is given (the built-in corpus is "
-                              "Python's own source); give FILE, or leave out --encoding")
+            raise MinrnnError(f"{said('encoding')} applies to a text file, and none is given (the built-in corpus is "
+                              f"Python's own source); give {said('file', flag='FILE')}, or leave out {said('encoding')}")
         cfg = config.Config(**given, corpus=str(Path(file).resolve()) if file else "")
         chars = None
         if a.init_from is not None:

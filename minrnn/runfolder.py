@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import FAILED, MinrnnError
+from .errors import FAILED, MinrnnError, said
 
 LOG_FIELDS = ["iteration", "elapsed_s", "train_loss", "val_loss", "lr", "chars_per_s"]
 PLOTTED = ("iteration", "elapsed_s", "train_loss", "val_loss")  # the columns read_log reads
@@ -36,7 +36,7 @@ class TrainingFolder:
     def __init__(self, path):
         self.path = Path(path)
         if self.path.exists() and not self.path.is_dir():
-            raise MinrnnError(f"{self.path}: exists and is not a folder; choose another --out")
+            raise MinrnnError(f"{self.path}: exists and is not a folder; choose another {said('out')}")
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             self._lock = open(self.path / ".lock", "w")
@@ -164,8 +164,8 @@ def resume_file(path):
     """The checkpoint --resume continues: a run folder's latest.npz."""
     path = follow(path)
     if path.is_file():
-        raise MinrnnError(f"{path}: --resume takes a run folder (the --out of the run), not a checkpoint file; "
-                          "to start from a checkpoint's weights use --init-from")
+        raise MinrnnError(f"{path}: {said('resume')} takes a run folder (the {said('out')} of the run), not a "
+                          f"checkpoint file; to start from a checkpoint's weights use {said('init_from')}")
     if not path.exists():
         raise MinrnnError(f"{path}: no such run folder")
     if not (path / "latest.npz").is_file():

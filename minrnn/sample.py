@@ -4,7 +4,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from . import data, options
-from .errors import MinrnnError
+from .errors import MinrnnError, said
 from .memory import check_fits
 from .model import Generator
 from .options import Option
@@ -66,9 +66,9 @@ def prime(model, ixs, state):
     return state
 
 
-def check_length(length, flag="--length"):
+def check_length(length, name="length"):
     """A length of generated text that fits in memory, refused before any work if not."""
-    check_fits(BYTES_PER_CHAR * length, f"{flag} {length}")
+    check_fits(BYTES_PER_CHAR * length, said(name, length))
 
 
 def sampled(model, chars, a):
@@ -77,7 +77,8 @@ def sampled(model, chars, a):
     at random. On one BLAS thread, so that the text never depends on the machine's cores."""
     unknown = sorted(set(a.prime) - set(chars))
     if unknown:
-        raise MinrnnError("--prime has characters outside the model's vocabulary: " + " ".join(map(repr, unknown)))
+        raise MinrnnError(f"{said('prime')} has characters outside the model's vocabulary: "
+                          + " ".join(map(repr, unknown)))
     check_length(a.length)
     lookup = {c: i for i, c in enumerate(chars)}
     rng = np.random.default_rng(a.seed)

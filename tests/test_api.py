@@ -103,7 +103,7 @@ def test_plot_shows_a_png_and_saves(tmp_path, trained):
     picture = done.plot()
     assert picture._repr_png_()[:8] == b"\x89PNG\r\n\x1a\n" and (picture.runs, picture.points) == (1, 3)
     assert picture.save(tmp_path / "l.svg").read_text().lstrip().startswith("<?xml")
-    with pytest.raises(MinrnnError, match="--label is given 1 time"):
+    with pytest.raises(MinrnnError, match=r"labels gives 1 label\(s\) for 2 run"):
         api.plot(done, done, labels=["one"])
 
 
@@ -137,7 +137,7 @@ def test_text_given_as_a_string_is_kept_and_resumes(tmp_path, monkeypatch):
     (dict(file="t.txt", text="abc"), "give the text as a file or as text=, not both"),
     (dict(text=b"abc"), "minrnn.train: text = b'abc' is not a string; text= takes the text itself; a file's path goes first"),
     (dict(text=""), "text=: is empty"),
-    (dict(text="ab", encoding="latin-1"), "--encoding applies to a text file; text= is the text itself"),
+    (dict(text="ab", encoding="latin-1"), "encoding applies to a text file; text= is the text itself"),
     (dict(hiden=3), "minrnn.train: no setting 'hiden'; did you mean hidden?"),
     (dict(batch=3), "minrnn.train: no setting 'batch'; did you mean batch_size?"),
     (dict(learning_rate=0.1), "minrnn.train: no setting 'learning_rate'; the settings are cell, hidden, layers,"),
@@ -216,7 +216,7 @@ def test_a_bad_run_is_refused_with_the_same_message(capsys, tmp_path, text, flag
     quiet = "--quiet" in flags
     with pytest.raises(MinrnnError) as e:
         minrnn.train(text, out=tmp_path / "a", quiet=quiet, **settings(f for f in flags if f != "--quiet"))
-    assert f"minrnn: error: {e.value}\n" == err.splitlines(keepends=True)[-1]
+    assert f"minrnn: error: {e.value.in_words('cli')}\n" == err.splitlines(keepends=True)[-1]
 
 
 def test_resume_and_init_from_are_refused_alike(capsys, tmp_path, monkeypatch, trained):
@@ -241,12 +241,12 @@ def test_resume_and_init_from_are_refused_alike(capsys, tmp_path, monkeypatch, t
         assert code == 2, err
         with pytest.raises(MinrnnError) as e:
             minrnn.train(quiet=True, **kwargs)
-        assert err.splitlines()[-1] == f"minrnn: error: {e.value}", argv
+        assert err.splitlines()[-1] == f"minrnn: error: {e.value.in_words('cli')}", argv
     monkeypatch.chdir(tmp_path)  # no input.txt: the built-in corpus, which has no encoding to choose
     code, _, err = run(capsys, "train", "--encoding", "latin-1", "--out", "o")
     with pytest.raises(MinrnnError) as e:
         minrnn.train(encoding="latin-1", out="o")
-    assert err == f"minrnn: error: {e.value}\n"
+    assert err == f"minrnn: error: {e.value.in_words('cli')}\n"
 
 
 def test_sample_and_viz_refuse_what_the_command_line_refuses(capsys, trained):
@@ -270,8 +270,8 @@ def test_sample_and_viz_refuse_what_the_command_line_refuses(capsys, trained):
         code, _, err = run(capsys, *argv)
         with pytest.raises(MinrnnError) as e:
             call()
-        assert code == 2 and err.splitlines()[-1] == f"minrnn: error: {e.value}", argv
-    with pytest.raises(MinrnnError, match="--prime starts a sampled text, and a text is given"):
+        assert code == 2 and err.splitlines()[-1] == f"minrnn: error: {e.value.in_words('cli')}", argv
+    with pytest.raises(MinrnnError, match="prime starts a sampled text, and a text is given"):
         model.viz(text="the dog", prime="a")
 
 

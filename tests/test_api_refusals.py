@@ -55,7 +55,7 @@ CASES = [
     ("plot nothing", lambda m: minrnn.plot(), ["give one or more runs"]),
     ("plot number", lambda m: minrnn.plot(5), ["runs", "not a path"]),
     ("plot labels", lambda m: minrnn.plot(m[0], labels=[1]), ["labels", "not a string"]),
-    ("plot too many labels", lambda m: minrnn.plot(m[0], labels=["a", "b"]), ["--label is given 2 time"]),
+    ("plot too many labels", lambda m: minrnn.plot(m[0], labels=["a", "b"]), ["labels gives 2 label(s) for 1 run"]),
     ("Run.plot label", lambda m: m[0].plot(label=3), ["Run.plot: label = 3", "not a string"]),
     # Model.sample
     ("sample length", lambda m: m[1].sample(0), ["Model.sample: length = 0", "must be > 0"]),
@@ -67,7 +67,7 @@ CASES = [
     ("sample greedy", lambda m: m[1].sample(10, greedy=1), ["greedy = 1", "True or False"]),
     ("sample seed", lambda m: m[1].sample(10, seed=-1), ["seed = -1", "must be >= 0"]),
     ("sample unknown", lambda m: m[1].sample(10, temprature=0.5), ["no setting 'temprature'", "temperature"]),
-    ("sample memory", lambda m: m[1].sample(10**15), ["--length", "memory"]),
+    ("sample memory", lambda m: m[1].sample(10**15), ["length=1000000000000000", "memory"]),
     # Model.evaluate
     ("evaluate nothing", lambda m: m[1].evaluate(), ["give a text file's path, or the text itself as text="]),
     ("evaluate number", lambda m: m[1].evaluate(5), ["file = 5", "not a path"]),
@@ -79,7 +79,7 @@ CASES = [
     ("evaluate skip_unknown", lambda m: m[1].evaluate(m[2], skip_unknown="no"), ["skip_unknown", "True or False"]),
     # Model.viz and Page.save
     ("viz length", lambda m: m[1].viz(m[2], length=-3), ["Model.viz: length = -3", "must be > 0"]),
-    ("viz prime and text", lambda m: m[1].viz(m[2], prime="the"), ["--prime starts a sampled text"]),
+    ("viz prime and text", lambda m: m[1].viz(m[2], prime="the"), ["prime starts a sampled text"]),
     ("viz signals", lambda m: m[1].viz(m[2], signals=["q"]), ["'q'", "signals are h"]),
     ("viz signals number", lambda m: m[1].viz(m[2], signals=5), ["signals", "not a string"]),
     ("viz train_text", lambda m: m[1].viz(m[2], train_text=[m[2]]), ["train_text", "is a list"]),

@@ -129,7 +129,7 @@ def test_encoding_without_a_file(capsys, tmp_path, monkeypatch):
 def test_one_check_for_the_command_line_and_for_a_checkpoint(capsys, tmp_path, text):
     with pytest.raises(FieldError, match=r"^config: hidden = 0 must be > 0$"):
         config.check(config.Config(hidden=0))
-    with pytest.raises(MinrnnError, match="^--momentum applies only to --optimizer sgd"):
+    with pytest.raises(MinrnnError, match=r"^momentum applies only to optimizer='sgd'"):  # Python's words
         config.check(config.Config(momentum=0.9))
     assert config.problem("layers", 0) == "must be > 0" and config.problem("cell", "lstm") is None
     code, _, err = run(capsys, "train", text, "--out", tmp_path / "r", *TINY, "--iterations", "2", "--quiet")
@@ -153,7 +153,7 @@ def test_resume_refuses_other_settings_and_takes_a_new_budget(capsys, tmp_path, 
     code, _, err = run(capsys, "train", text, "--out", out, *TINY, "--iterations", "2", "--quiet")
     assert code == 0, err
     code, _, err = run(capsys, "train", "--resume", out, "--hidden", "9", "--lr", "0.1")
-    assert_one_line_error(code, err, "these flags differ from it: --hidden (8 in the run), --lr (0.003 in the run)")
+    assert_one_line_error(code, err, "these settings differ from it: --hidden (8 in the run), --lr (0.003 in the run)")
     code, _, err = run(capsys, "train", "--resume", out)
     assert_one_line_error(code, err, "the run has used its budget; resume with a larger --iterations")
     code, _, err = run(capsys, "train", "--resume", out, "--iterations", "3", "--eval-every", "1", "--quiet")

@@ -11,6 +11,7 @@ import pytest
 
 from minrnn import checkpoint, config, data, loop
 from minrnn.config import Config
+from minrnn.errors import in_words
 from minrnn.model import CharRNN
 from support import make_text
 
@@ -155,7 +156,7 @@ def test_resume_with_another_budget_relays_the_schedule(lab):
     cfg = Config(**TINY, lr_schedule="cosine", minutes=1)
     lab(cfg, "r", tick=4.0, stop_after=7)
     longer, warnings = config.resumed(cfg, {"minutes": 2.0}, "r/latest.npz")
-    assert longer.minutes == 2.0 and len(warnings) == 1 and "--minutes changed it" in warnings[0]
+    assert longer.minutes == 2.0 and len(warnings) == 1 and "--minutes changed it" in in_words(warnings[0], "cli")
     result, record = lab(longer, "r", tick=4.0, resume=True)
     assert record[0] == (7, 28 / 120, cosine(0.01, 28 / 120))
     assert result["iteration"] == 30  # 120 s at 4 s a step

@@ -284,7 +284,7 @@ def test_plot_other_errors(capsys, two_runs, tmp_path):
     code, _, err = run(capsys, "plot", tmp_path / "missing", "--out", tmp_path / "l.png")
     assert_one_line_error(code, err, "missing: no such run folder")
     code, _, err = run(capsys, "plot", *two_runs, "--label", "one", "--out", tmp_path / "l.png")
-    assert_one_line_error(code, err, "--label is given 1 time(s) for 2 run folder(s)")
+    assert_one_line_error(code, err, "--label gives 1 label(s) for 2 run folder(s)")
     code, _, err = run(capsys, "plot", two_runs[0], "--out", tmp_path / "nowhere" / "l.png")
     assert_one_line_error(code, err, "cannot write there")
     code, _, err = run(capsys, "plot", two_runs[0], "--out", tmp_path / "l.xyz")

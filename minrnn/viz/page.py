@@ -8,7 +8,7 @@ from importlib import resources
 from pathlib import Path
 
 from .. import data, options, outfile
-from ..errors import MinrnnError
+from ..errors import MinrnnError, said
 from ..options import PATH, Option
 from .. import sample
 from . import analysis
@@ -79,7 +79,7 @@ def _shown_text(model, chars, a):
     first a.length characters, else a sample of a.length characters after a.prime."""
     if a.file is not None or a.text is not None:
         if a.prime:
-            raise MinrnnError("--prime starts a sampled text, and a text is given: give one of them")
+            raise MinrnnError(f"{said('prime')} starts a sampled text, and a text is given: give one of them")
         ix, _, name = data.read_against(chars, a.file, a.text, a.encoding, a.skip_unknown)
         whole, ix = len(ix), ix[:a.length]
         if len(ix) < 2:
@@ -116,7 +116,7 @@ def _ngram_text(chars, meta, a, page_ix):
                         "the RNN trained on" + (f" (its last {val:.0%} held out)." if val else ".")), False
     return page_ix, (f"n-gram counted from this page's own text, since {why}: it has seen every character "
                      "it predicts, so it looks better than it is. Give the training text with "
-                     "--train-text FILE."), True
+                     f"{said('train_text', 'FILE')}."), True
 
 
 def make_page(model, chars, path, meta, a):
@@ -127,14 +127,14 @@ def make_page(model, chars, path, meta, a):
         name for item in a.signals for name in item.split(",")]
     wrong = [name for name in signals if name not in analysis.SIGNALS[cell]]
     if wrong or not signals:
-        raise MinrnnError(f"--signals: {', '.join(map(repr, wrong)) or 'none given'}; the {cell.upper()}'s "
+        raise MinrnnError(f"{said('signals')}: {', '.join(map(repr, wrong)) or 'none given'}; the {cell.upper()}'s "
                           f"signals are {','.join(analysis.SIGNALS[cell])}")
     ix, about = _shown_text(model, chars, a)
     size = analysis.page_bytes(len(ix), n_layers, hidden)
     if len(ix) > MAX_CHARS or size > MAX_BYTES:
         fit = min(MAX_CHARS, int(len(ix) * MAX_BYTES / size))
         raise MinrnnError(f"a page of {len(ix):,} characters is too large to draw (about {size / 1e6:,.0f} MB); "
-                          f"pass --length {fit:,} or less")
+                          f"pass {said('length', fit)} or less")
     train_ix, note, warning = _ngram_text(chars, meta, a, ix)
     page_data = analysis.page_data(model, ix, chars, analysis.ngram_probs(train_ix, ix, len(chars)),
                                    {"checkpoint": str(path), "text": about, "ngram": note, "ngram_warning": warning},

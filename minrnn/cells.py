@@ -12,7 +12,7 @@ chunk and slot t + 1 what step t made (for non-state arrays slot 0 is unused), s
     step(xw_t, WhhT, extra, prev, cur)
 
 reads the views of slot t (`prev`) and writes those of slot t + 1 (`cur`). CharRNN.forward runs
-it over a chunk; generation (model.Generator) runs the same function on two slots it swaps.
+it over a chunk; generation (model.Stepper) runs the same function on two slots it swaps.
 WhhT is Whh.T made contiguous once per chunk: row-vector-times-contiguous-matrix is the fastest
 product at these sizes (layers.py).
 

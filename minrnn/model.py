@@ -248,13 +248,15 @@ def _views(flat, shapes):
     return views
 
 
-class Generator:
-    """The model one character at a time at batch 1, for generation: each layer's cell.step
-    (the function the chunked forward runs) on two slots that swap, with every product's
-    weight transposed and made contiguous once, and the first layer's input projection folded
-    into a table with a row per character."""
+class Stepper:
+    """The model one character at a time for a batch of rows, for generation: each layer's
+    cell.step (the function the chunked forward runs) on two slots that swap, with every
+    product's weight transposed and made contiguous once, and the first layer's input projection
+    folded into a table with a row per character. The rows are independent samples: between
+    steps they can be reordered, dropped or repeated (`take`) and new ones added (`append`)."""
 
     def __init__(self, model, state):
+        """state: the rows' entering state, as model.zero_state(N) shapes it."""
         cfg, p, cell = model.config, model.params, model.cell
         n0 = model.names[0]
         if cfg.embedding:
@@ -262,38 +264,57 @@ class Generator:
         else:
             table = layers.lookup_table(p[n0["Wxh"]], p[n0["bh"]])
         self.table = np.ascontiguousarray(table)
-        self.cell, self.S = cell, len(cell.state)
-        self.layers = []
-        for l, n in enumerate(model.names):
-            bufs = cell.alloc(1, 1, cfg.hidden, model.dtype)
+        self.cell, self.S, self.H, self.dtype = cell, len(cell.state), cfg.hidden, model.dtype
+        self.weights = [(None if l == 0 else (np.ascontiguousarray(p[n["Wxh"]].T), p[n["bh"]]),
+                         np.ascontiguousarray(p[n["Whh"]].T), {base: p[n[base]] for base in cell.extra_shapes(1)})
+                        for l, n in enumerate(model.names)]
+        self.WhyT, self.by = np.ascontiguousarray(p["Why"].T), p["by"]
+        self._set(np.asarray(state, self.dtype))
+
+    def _set(self, state):
+        """Buffers for the rows of `state` (layers, S, N, H), holding it in slot 0."""
+        N = self.n = state.shape[2]
+        self.slot, self.layers = 0, []
+        for l, (in_proj, WhhT, extra) in enumerate(self.weights):
+            bufs = self.cell.alloc(1, N, self.H, self.dtype)
             for buf, s in zip(bufs, state[l]):
                 buf[0] = s
-            # vectors, not (1, n) rows: a vector-matrix product is BLAS's gemv, faster than gemm
-            slots = [tuple(b[k, 0] for b in bufs) for k in (0, 1)]
-            in_proj = None if l == 0 else (np.ascontiguousarray(p[n["Wxh"]].T), p[n["bh"]],
-                                           np.empty(cell.gates * cfg.hidden, model.dtype))
-            self.layers.append((in_proj, np.ascontiguousarray(p[n["Whh"]].T),
-                                {base: p[n[base]] for base in cell.extra_shapes(1)}, slots))
-        self.WhyT, self.by = np.ascontiguousarray(p["Why"].T), p["by"]
-        self.logits = np.empty(cfg.vocab_size, model.dtype)
-        self.slot = 0  # which slot holds the current state
+            # one row: vectors, not (1, n) rows, since a vector-matrix product is BLAS's gemv,
+            # faster than gemm at these sizes
+            slots = [tuple(b[k, 0] if N == 1 else b[k] for b in bufs) for k in (0, 1)]
+            xw = None if in_proj is None else np.empty((N, WhhT.shape[1]) if N != 1 else WhhT.shape[1], self.dtype)
+            self.layers.append((in_proj, WhhT, extra, slots, xw))
+        self.logits = np.empty((N, len(self.by)), self.dtype)
 
     def step(self, ix):
-        """Feed character ix; the logits (V,) of the next one."""
+        """Feed each row its character ix[i] ((N,) indices); the logits (N, V) of the next ones
+        (overwritten by the next step)."""
         prev_slot, cur_slot = self.slot, 1 - self.slot
-        xw, h = self.table[ix], None
-        for in_proj, WhhT, extra, slots in self.layers:
+        one = self.n == 1
+        xw, h = (self.table[ix[0]] if one else self.table[ix]), None
+        for in_proj, WhhT, extra, slots, buf in self.layers:
             if in_proj is not None:  # a layer above the first: its input is the new h below
-                WxhT, bh, xw = in_proj
-                h.dot(WxhT, out=xw)
-                xw += bh
+                WxhT, bh = in_proj
+                h.dot(WxhT, out=buf)
+                buf += bh
+                xw = buf
             self.cell.step(xw, WhhT, extra, slots[prev_slot], slots[cur_slot])
             h = slots[cur_slot][0]
         self.slot = cur_slot
-        h.dot(self.WhyT, out=self.logits)
-        self.logits += self.by
+        logits = self.logits[0] if one else self.logits
+        h.dot(self.WhyT, out=logits)
+        logits += self.by
         return self.logits
 
     def state(self):
-        """The state after the characters fed so far, as model.zero_state(1) shapes it."""
-        return np.array([[a[None].copy() for a in slots[self.slot][:self.S]] for *_, slots in self.layers])
+        """The rows' state after the characters fed so far, as model.zero_state(N) shapes it."""
+        return np.stack([np.stack([np.reshape(a, (self.n, self.H)) for a in slots[self.slot][:self.S]])
+                         for _, _, _, slots, _ in self.layers])
+
+    def take(self, rows):
+        """Keep these rows (indices into the current ones), in this order; a row may repeat."""
+        self._set(self.state()[:, :, np.asarray(rows, np.intp)])
+
+    def append(self, state):
+        """Add rows entering with `state` (layers, S, n, H) after the current ones."""
+        self._set(np.concatenate([self.state(), np.asarray(state, self.dtype)], axis=2))

@@ -6,7 +6,7 @@ from threadpoolctl import threadpool_limits
 from . import data, options
 from .errors import MinrnnError, said
 from .memory import check_fits
-from .model import Generator
+from .model import Stepper
 from .options import Option
 
 GREEDY_BELOW = 1e-6  # smaller temperatures overflow the logits; sampling at them is argmax anyway
@@ -23,38 +23,57 @@ OPTIONS = options.group(
 )
 
 
-def pick(logits, rng, temperature=1.0, top_k=0, greedy=False):
-    """The next character's index from one row of logits (V,).
-
-    Sampling draws one uniform number and inverts the cumulative distribution, which is what
-    RandomState.choice(V, p=p) does; so a RandomState-seeded run makes min-char-rnn's picks."""
-    best = logits.argmax()
-    if greedy:
-        return int(best)
-    # Shifted by the max so that exp cannot overflow. At V ~ 100 every call is overhead: argmax
-    # and ufunc.accumulate cost a fifth of .max() and half of np.cumsum.
-    y = logits - logits[best]
-    if temperature != 1.0:
+def pick(logits, u, temperature=1.0, top_k=0, top_p=1.0, greedy=False):
+    """The next character of each row of logits (N, V), given one uniform number u[i] in [0, 1)
+    a row: greedy rows take the likeliest; the others invert the cumulative distribution of
+    softmax(logits / temperature), over the top_k likeliest characters (0: all) and the smallest
+    set of likeliest whose probability reaches top_p (1: all). Each setting is a number or one
+    per row. Plain sampling is RandomState.choice(V, p=p)'s arithmetic, so that a
+    RandomState-seeded run makes min-char-rnn's picks."""
+    # shifted by the max, so that exp cannot overflow; the division by the sum is left to the
+    # cumulative sum's last entry
+    y = logits - logits.max(axis=1, keepdims=True)
+    temperature = np.asarray(temperature, y.dtype).reshape(-1, 1)
+    if (temperature != 1.0).any():
         y /= temperature
-    if 0 < top_k < len(y):
-        kth = np.partition(y, -top_k)[-top_k]
-        y[y < kth] = -np.inf
-    # softmax's division is left out: dividing the cumulative sum by its last entry normalises
-    cdf = np.add.accumulate(np.exp(y, out=y), out=y)
-    cdf /= cdf[-1]
-    return int(cdf.searchsorted(rng.random(), side="right"))
+    p = np.exp(y, out=y)
+    top_k, top_p = np.asarray(top_k).reshape(-1, 1), np.asarray(top_p, np.float64).reshape(-1, 1)
+    if ((0 < top_k) & (top_k < p.shape[1])).any() or (top_p < 1).any():
+        order = np.argsort(-p, axis=1, kind="stable")  # likeliest first; ties in vocabulary order
+        ranked = np.take_along_axis(p, order, axis=1)
+        keep = np.ones(p.shape, bool)
+        if (top_k > 0).any():
+            keep &= (np.arange(p.shape[1]) < np.where(top_k > 0, top_k, p.shape[1]))
+        if (top_p < 1).any():  # a character is kept while the mass before it is short of top_p
+            before = np.cumsum(ranked, axis=1, dtype=np.float64) - ranked
+            keep &= before < top_p * ranked.sum(axis=1, keepdims=True, dtype=np.float64)
+        np.put_along_axis(p, order, np.where(keep, ranked, 0), axis=1)
+    cdf = np.cumsum(p, axis=1, out=p)
+    cdf /= cdf[:, -1:]
+    picks = (cdf <= np.asarray(u, cdf.dtype).reshape(-1, 1)).sum(axis=1)  # searchsorted(u, side="right")
+    return np.where(greedy, logits.argmax(axis=1), picks)
+
+
+def log_softmax_at(logits, ix):
+    """log softmax(logits[i])[ix[i]] for each row, in float64: the model's own log-probability of
+    each row's next character (at temperature 1, whatever it was sampled at)."""
+    y = logits.astype(np.float64)
+    y -= y.max(axis=1, keepdims=True)
+    return y[np.arange(len(ix)), ix] - np.log(np.exp(y).sum(axis=1))
 
 
 def generate(model, rng, state, seed_ix, n, temperature=1.0, top_k=0, greedy=False):
-    """min-char-rnn's sample(h, seed_ix, n): feed seed_ix, pick the next character, feed that,
-    n times, one cell step per layer each (model.Generator). state is the model's state at
-    batch 1 (model.zero_state()). Returns the n indices and the final state."""
-    gen = Generator(model, state)
+    """min-char-rnn's sample(h, seed_ix, n) at batch 1: feed seed_ix, pick the next character
+    with one uniform draw from rng (a Generator or a RandomState), feed that, n times, one cell
+    step per layer each (model.Stepper). state is the model's state at batch 1
+    (model.zero_state()). Returns the n indices and the final state."""
+    stepper = Stepper(model, state)
     out = np.empty(n, np.int64)
-    ix = seed_ix
+    ix = np.array([seed_ix])
     for i in range(n):
-        ix = out[i] = pick(gen.step(ix), rng, temperature, top_k, greedy)
-    return out, gen.state()
+        ix = pick(stepper.step(ix), rng.random(1), temperature, top_k, 1.0, greedy)
+        out[i] = ix[0]
+    return out, stepper.state()
 
 
 def prime(model, ixs, state):
@@ -66,6 +85,133 @@ def prime(model, ixs, state):
     return state
 
 
+class StopScan:
+    """One sample's text as it is made, cut at the first of its stop strings: `feed` a character,
+    get back the text that can be shown now (what may still begin a stop string is held back)
+    and whether a stop string has ended the sample (the stop string is never shown)."""
+
+    def __init__(self, stops):
+        self.stops = [s for s in stops if s]
+        self.hold = max(map(len, self.stops), default=1) - 1
+        self.text, self.shown, self.stopped = "", 0, False
+
+    def feed(self, ch):
+        self.text += ch
+        for stop in self.stops:
+            if self.text.endswith(stop):
+                self.text = self.text[:-len(stop)]
+                self.stopped = True
+                return self.flush(), True
+        ready = max(self.shown, len(self.text) - self.hold)
+        out, self.shown = self.text[self.shown:ready], ready
+        return out, False
+
+    def flush(self):
+        """The rest of the text, once nothing more comes."""
+        out, self.shown = self.text[self.shown:], len(self.text)
+        return out
+
+
+class Batch:
+    """Samples made together: every row advances one character per step, in one batched step
+    of the model (model.Stepper: the cells' own step), each picking its character with a
+    uniform number from a random stream of its own, so that a row's text never depends on the
+    other rows. Rows join with `add` and leave when they end (their length, or a stop string),
+    or when `drop`ped; `step` advances them all."""
+
+    BLOCK = 64  # uniform numbers drawn at a time from each row's stream: the same numbers as one by one
+
+    def __init__(self, model, chars):
+        self.model, self.chars = model, chars
+        self.stepper = Stepper(model, model.zero_state(0))
+        self.ids = []  # the rows' ids, in the stepper's order
+        self.rows = {}  # id -> Row
+        self.feed = np.zeros(0, np.int64)  # each row's next input character
+        self._next_id = 0
+
+    def __len__(self):
+        return len(self.ids)
+
+    def add(self, primed, rng, length, temperature=1.0, top_k=0, top_p=1.0, greedy=False, stop=(), state=None):
+        """A new row, after the prime `primed` (indices; empty: its first character drawn from
+        rng), to make `length` characters; `state`: the model's state after primed[:-1], when the
+        caller has it (rows of one prime share it). Returns the row's id."""
+        if not len(primed):
+            primed = [int(rng.integers(len(self.chars)))]
+        if state is None:
+            with threadpool_limits(1):
+                state = prime(self.model, primed, self.model.zero_state(1))
+        row = Row(self._next_id, rng, length, temperature, top_k, top_p, bool(greedy or temperature < GREEDY_BELOW),
+                  StopScan(stop) if any(stop) else None)
+        self._next_id += 1
+        self.stepper.append(state)
+        self.ids.append(row.id)
+        self.rows[row.id] = row
+        self.feed = np.append(self.feed, primed[-1])
+        return row.id
+
+    def drop(self, ids):
+        """Rows leave the batch (ended, or no longer wanted)."""
+        ids = set(ids)
+        keep = [i for i, row_id in enumerate(self.ids) if row_id not in ids]
+        if len(keep) < len(self.ids):
+            self.stepper.take(keep)
+            self.feed = self.feed[keep]
+            self.ids = [self.ids[i] for i in keep]
+
+    def step(self):
+        """One character for every row. Returns (ids, picks, ended): the rows' ids and their new
+        characters, in order, and the ids of the rows that ended with this step, which have left
+        the batch (their Row keeps what they made)."""
+        rows = [self.rows[i] for i in self.ids]
+        with threadpool_limits(1), np.errstate(over="ignore", under="ignore"):
+            logits = self.stepper.step(self.feed)
+            u = np.array([row.uniform(self.BLOCK) for row in rows])
+            picks = pick(logits, u, [r.temperature for r in rows], [r.top_k for r in rows],
+                         [r.top_p for r in rows], np.array([r.greedy for r in rows], bool))
+            logp = log_softmax_at(logits, picks)
+        ended = []
+        for row, ix, lp in zip(rows, picks.tolist(), logp.tolist()):
+            if row.take(ix, lp, self.chars[ix]):
+                ended.append(row.id)
+        self.feed = picks
+        self.drop(ended)
+        return [r.id for r in rows], picks, ended
+
+
+class Row:
+    """One sample of a Batch: its settings, its random stream, what it has made."""
+
+    def __init__(self, row_id, rng, length, temperature, top_k, top_p, greedy, scan):
+        self.id, self.rng, self.length = row_id, rng, length
+        self.temperature, self.top_k, self.top_p, self.greedy = temperature, top_k or 0, top_p, greedy
+        self.scan = scan  # a StopScan where the row has stop strings
+        self.made, self.logps = [], []  # indices and their log-probabilities (temperature 1)
+        self.finish = None  # "stop" or "length" once it ends
+        self._uniforms, self._at = np.empty(0), 0
+
+    def uniform(self, block):
+        """The next number of the row's stream (drawn `block` at a time)."""
+        if self._at == len(self._uniforms):
+            self._uniforms, self._at = self.rng.random(block), 0
+        self._at += 1
+        return self._uniforms[self._at - 1]
+
+    def take(self, ix, logp, ch):
+        """Record the row's new character; whether the row has now ended."""
+        self.made.append(ix)
+        self.logps.append(logp)
+        if self.scan is not None and self.scan.feed(ch)[1]:
+            self.finish = "stop"
+        elif len(self.made) >= self.length:
+            self.finish = "length"
+        return self.finish is not None
+
+    def result(self):
+        """(the indices of the text, its log-probability given the prime, why it ended): the text
+        stops before the stop string that ended it, and its log-probability counts only it."""
+        n = len(self.made) if self.scan is None else len(self.scan.text)
+        return self.made[:n], float(sum(self.logps[:n])), self.finish
 def check_length(length, name="length"):
     """A length of generated text that fits in memory, refused before any work if not."""
     check_fits(BYTES_PER_CHAR * length, said(name, length))

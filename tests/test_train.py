@@ -218,7 +218,7 @@ def test_min_char_rnn_settings_are_not_mistaken_for_divergence(tmp_path):
 
 @pytest.mark.parametrize("kind", MODELS, ids=lambda k: "-".join(map(str, k.values())))
 def test_generate_follows_the_model_forward(kind):
-    """Generation (model.Generator: one cell step per layer, products folded into tables) must
+    """Generation (model.Stepper: one cell step per layer, products folded into tables) must
     give the chunked forward's states and greedy picks for the same characters."""
     from minrnn.sample import generate
     rng = np.random.default_rng(4)

@@ -1,0 +1,86 @@
+"""Batched generation (sample.Batch over model.Stepper): its next-character probabilities are the
+model's, row by row, whatever the batch; each row's text depends on its own seed alone; stop
+strings end a row where they first occur and never show."""
+import numpy as np
+import pytest
+
+from minrnn.layers import softmax
+from minrnn.model import CharRNN, ModelConfig, Stepper
+from minrnn.sample import Batch, StopScan, pick
+
+MODELS = {"rnn": dict(cell="rnn"), "lstm": dict(cell="lstm"), "gru": dict(cell="gru"),
+          "rnn-3-layers": dict(cell="rnn", layers=3), "lstm-2-layers-embedding": dict(cell="lstm", layers=2, embedding=5),
+          "gru-2-layers-embedding": dict(cell="gru", layers=2, embedding=4)}
+CHARS = list("abcdefghij")
+
+
+def model_of(kind, dtype="float64", seed=0):
+    config = ModelConfig(len(CHARS), hidden=12, dtype=dtype, **{"layers": 1, "dropout": 0.0, **MODELS[kind]})
+    return CharRNN(config, rng=np.random.default_rng(seed), init_scale=0.5)
+
+
+@pytest.mark.parametrize("dtype, tolerance", [("float64", 1e-10), ("float32", 1e-5)])
+@pytest.mark.parametrize("kind", MODELS)
+def test_batched_step_is_the_model_at_every_position(kind, dtype, tolerance):
+    """Three texts teacher-forced through one Stepper of three rows: at every position each
+    row's next-character distribution is the one the chunked forward gives that text alone."""
+    model = model_of(kind, dtype)
+    texts = np.random.default_rng(1).integers(len(CHARS), size=(3, 20))
+    stepper = Stepper(model, model.zero_state(3))
+    for t in range(texts.shape[1]):
+        got = softmax(stepper.step(texts[:, t]).astype(np.float64))
+        for row in range(3):
+            logits, _, _ = model.forward(texts[row, :t + 1].reshape(-1, 1), model.zero_state(1))
+            np.testing.assert_allclose(got[row], softmax(logits[-1].astype(np.float64)), rtol=0, atol=tolerance)
+    one = Stepper(model, model.zero_state(1))  # one row (vectors inside): the same
+    for t in range(texts.shape[1]):
+        got = one.step(texts[:1, t])
+    np.testing.assert_allclose(got[0], stepper.logits[0], rtol=0, atol=tolerance)
+
+
+def test_rows_can_leave_repeat_and_join():
+    model = model_of("lstm-2-layers-embedding")
+    stepper = Stepper(model, model.zero_state(3))
+    stepper.step(np.array([1, 2, 3]))
+    state = stepper.state()
+    stepper.take([2, 0, 0])
+    np.testing.assert_array_equal(stepper.state(), state[:, :, [2, 0, 0]])
+    stepper.append(model.zero_state(2))
+    assert stepper.state().shape[2] == 5 and stepper.step(np.arange(5)).shape == (5, len(CHARS))
+
+
+def rows_of(batch_size, seed=7, **settings):
+    """The texts of batch_size rows of one prime, row i seeded by (seed, i)."""
+    model = model_of("gru-2-layers-embedding")
+    batch = Batch(model, CHARS)
+    ids = [batch.add([1, 2], np.random.default_rng([seed, i]), 30, **settings) for i in range(batch_size)]
+    while len(batch):
+        batch.step()
+    return [batch.rows[i].result() for i in ids]
+
+
+def test_a_row_depends_on_its_own_seed_alone():
+    four, eight = rows_of(4), rows_of(8)
+    assert four == eight[:4] and four == rows_of(4)
+    assert len({tuple(text) for text, _, _ in eight}) > 1
+    assert all(finish == "length" and len(text) == 30 for text, _, finish in eight)
+
+
+def test_top_p_small_is_greedy_and_one_is_plain_sampling():
+    logits = np.random.default_rng(3).standard_normal((50, len(CHARS)))
+    u = np.random.default_rng(4).random(50)
+    np.testing.assert_array_equal(pick(logits, u, top_p=1e-9), logits.argmax(axis=1))
+    np.testing.assert_array_equal(pick(logits, u, top_p=1.0), pick(logits, u))
+    assert rows_of(3, top_p=1.0) == rows_of(3)
+
+
+def test_stop_strings_end_rows_and_never_show():
+    scan = StopScan(["cd", "x"])
+    shown = "".join(scan.feed(c)[0] for c in "abc") + scan.feed("d")[0]
+    assert scan.stopped and scan.text == "ab" and shown == "ab"
+    scan = StopScan(["cd"])
+    assert "".join(scan.feed(c)[0] for c in "abcab") + scan.flush() == "abcab" and not scan.stopped
+    free = rows_of(4)
+    for (text, _, _), (full, _, _) in zip(rows_of(4, stop=["e"]), free):
+        shown = "".join(CHARS[i] for i in full)
+        assert "".join(CHARS[i] for i in text) == shown.split("e")[0]

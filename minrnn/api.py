@@ -6,6 +6,10 @@ line (cli.py) stands on the same functions.
     run.plot()                                  # the loss curves, inline in Jupyter
     model = run.best                            # or minrnn.load("runs/latest"), or a .npz
     print(model.sample(300, prime="ROMEO:", temperature=0.8, seed=1))
+    model.sample(200, prime="ROMEO:", n=8, stop="\\n\\n")  # 8 samples, each to a blank line
+    model.sample(100, prime="ROMEO:", beam=8)   # the most likely text, by beam search
+    for piece in model.stream(2000):            # a sample as it is made
+        print(piece, end="", flush=True)
     model.evaluate("other.txt")                 # nats/char, bits/char, perplexity
     model.viz(text="a text of mine")            # the neuron page, inline
     minrnn.train(resume=run, minutes=10)        # the same run, continued
@@ -21,7 +25,8 @@ import math
 import sys
 from pathlib import Path
 
-from . import checkpoint, curves, evaluate as evaluation, loop, options, plan, runfolder, sample
+from . import beam, checkpoint, curves, evaluate as evaluation, loop, options, plan, runfolder
+from . import sample as sampling
 from .errors import MinrnnError, in_words
 from .options import PATH, Option
 from .viz import page
@@ -149,11 +154,23 @@ class Model:
                 + f", vocabulary {len(self.chars)}, {self.net.theta.size:,} parameters, {c.dtype}, "
                 f"from {str(self.path)!r})")
 
-    @options.takes(sample.OPTIONS, "Model.sample", positional=("length",))
+    @options.takes(sampling.OPTIONS, "Model.sample", positional=("length",))
     def sample(self, a):
         """prime followed by `length` characters drawn from the model, as `minrnn sample` prints
-        them. Without a prime the first character is drawn at random."""
-        return sample.sample_text(self.net, self.chars, a)
+        them (fewer where a stop string ends it). Without a prime the first character is drawn at
+        random. With n, a list of n samples (sample i is the same whatever n is); with beam, the
+        most likely text (with n, the n most likely) by beam search. details=True: Sample objects
+        (text after the prime, prime, logprob, characters, finish) instead of strings."""
+        primed = sampling.settle(self.net, self.chars, a)
+        made = (beam.search if a.beam else sampling.sampled)(self.net, self.chars, primed, a)
+        out = made if a.details else [s.prime + s.text for s in made]
+        return out if a.n is not None else out[0]
+
+    @options.takes(sampling.STREAM, "Model.stream", positional=("length",))
+    def stream(self, a):
+        """One sample as it is made: a generator of text pieces, the prime first (joined, they are
+        the sample Model.sample makes with the same settings)."""
+        return sampling.stream(self.net, self.chars, sampling.settle(self.net, self.chars, a), a)
 
     @options.takes(evaluation.OPTIONS, "Model.evaluate", positional=("file",))
     def evaluate(self, a):

@@ -6,6 +6,8 @@ argparse only parses: every option's flag, help, default and valid values come f
 definition, and the API judges a call by the same definitions."""
 import argparse
 import dataclasses
+import json
+import os
 import signal
 import sys
 import textwrap
@@ -14,6 +16,7 @@ import time
 from . import __version__, api, classic, curves, evaluate, options, outfile, plan, sample, tune
 from .api import info
 from .errors import FACE, MinrnnError
+from .progress import StopSignal
 from .viz import page
 
 
@@ -54,15 +57,53 @@ def say_which(model):
         info(model.which)
 
 
+FLUSH_EVERY = 0.2  # seconds: the longest a streamed character waits in the output buffer
+
+
+def write_as_made(pieces, out):
+    """Text pieces written to `out` as they come: flushed at each line break, and whenever the
+    next piece, expected after as long as the last one took, would leave text unflushed for
+    more than FLUSH_EVERY seconds (a slow model flushes every piece, a fast one a few times a
+    second: a flush is a system call)."""
+    flushed = last = time.monotonic()
+    for piece in pieces:
+        out.write(piece)
+        now = time.monotonic()
+        if "\n" in piece or 2 * now - last - flushed >= FLUSH_EVERY:
+            out.flush()
+            flushed = now
+        last = now
+
+
 def cmd_sample(a):
     model = api.load(a.path)
-    text = model.sample(**a.said(sample.OPTIONS)) + "\n"
-    say_which(model)
+    settings = a.said({name for name, option in sample.OPTIONS.items() if option.api})
+    out = sys.stdout
     try:
-        sys.stdout.write(text)
+        with StopSignal() as stop:  # Ctrl-C and SIGTERM end the samples where they are, printed
+            settings["until"] = lambda: stop.requested
+            if a.json or a.n is not None or a.beam is not None:
+                made = model.sample(**settings, details=True)
+                made = made if a.n is not None else [made]
+                say_which(model)
+                if a.json:
+                    out.write("".join(json.dumps(dataclasses.asdict(s)) + "\n" for s in made))
+                else:  # one after another, a line of ---- between them
+                    out.write("----\n".join(s.prime + s.text + "\n" for s in made))
+            else:  # one sample, written as it is made
+                pieces = model.stream(**settings)  # the request is judged here, before any output
+                say_which(model)
+                write_as_made(pieces, out)
+                out.write("\n")
+            out.flush()
     except UnicodeEncodeError as e:
         raise MinrnnError(f"the sample holds {e.object[e.start:e.end]!r}, which this terminal's encoding "
                           f"({e.encoding}) cannot show; set PYTHONIOENCODING=utf-8", exit_code=1) from None
+    except BrokenPipeError:  # the reader has gone (`minrnn sample ... | head`): nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())  # so that the flush at exit is quiet too
+        return
+    if stop.requested:
+        info("interrupted: the text ends where it was")
 
 
 def cmd_eval(a):
@@ -108,7 +149,9 @@ COMMANDS = {
                      "Train a character-level RNN; checkpoints go to a run folder. The budget flags are totals "
                      "for the run, counted across resumes."),
     "sample": Command(cmd_sample, {**api.CHECKPOINT, **sample.OPTIONS}, "generate text from a checkpoint",
-                      "Generate text from a checkpoint; the text alone goes to stdout."),
+                      "Generate text from a checkpoint; the text alone goes to stdout: one sample as it is made, "
+                      "several with a line of ---- between them, or JSON Lines (--json). Ctrl-C ends the text "
+                      "where it is."),
     "eval": Command(cmd_eval, {**api.CHECKPOINT, **evaluate.OPTIONS}, "a checkpoint's loss on a text file",
                     "Loss of a checkpoint on a text file: nats/char, bits/char, perplexity."),
     "viz": Command(cmd_viz, {**api.CHECKPOINT, **page.OPTIONS},

@@ -313,7 +313,14 @@ class Stepper:
 
     def take(self, rows):
         """Keep these rows (indices into the current ones), in this order; a row may repeat."""
-        self._set(self.state()[:, :, np.asarray(rows, np.intp)])
+        rows = np.asarray(rows, np.intp)
+        if len(rows) == self.n:  # as many rows (a beam search's step): the state reordered in place
+            if self.n > 1:
+                for _, _, _, slots, _ in self.layers:
+                    for a in slots[self.slot][:self.S]:
+                        a[...] = a[rows]
+            return
+        self._set(self.state()[:, :, rows])
 
     def append(self, state):
         """Add rows entering with `state` (layers, S, n, H) after the current ones."""

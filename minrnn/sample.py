@@ -1,26 +1,151 @@
-"""Generation: one small matrix-vector step per character, then a pick from the distribution;
-and what `minrnn sample` and Model.sample take (OPTIONS)."""
+"""Generation: the model one character at a time for many rows at once (model.Stepper: the
+cells' own step), a pick from each row's distribution, and what is built on them: N samples of
+a prime, each with a random stream of its own (Batch, `sampled`), one sample as it is made
+(`stream`); beam search is beam.py. OPTIONS is what `minrnn sample`, Model.sample and
+Model.stream take, and `settle` judges a request against the model before any work."""
+import contextlib
+import dataclasses
+
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from . import data, options
+from .cells import CELLS
 from .errors import MinrnnError, said
 from .memory import check_fits
 from .model import Stepper
-from .options import Option
+from .options import FUNCTION, Option
 
 GREEDY_BELOW = 1e-6  # smaller temperatures overflow the logits; sampling at them is argmax anyway
-BYTES_PER_CHAR = 20  # what a generated character costs in memory: its index and its decoded text
+# What a generated character costs in memory: in a row, its index and its log-probability (a
+# list entry and a float object) and its text; in a beam search, its three history entries
+BYTES_PER_CHAR = 64
+ROW_BYTES = 4096  # and what a row costs besides its state: its random stream, buffers, Python objects
+
+
+def _not_empty(text):
+    return "is empty: it would end every sample before it begins; give one or more characters" if text == "" else None
+
 
 OPTIONS = options.group(
     length=Option(int, 500, "characters to generate", above=0),
     prime=Option(str, "", "text to start from", shown="one random character"),
-    temperature=Option(float, 1.0, "> 0: below 1 more conservative, above 1 more varied; below "
-                       f"{GREEDY_BELOW:g} it is --greedy", above=0),
+    temperature=Option(float, 1.0, "0: greedy (as --greedy); below 1 more conservative, above 1 more varied",
+                       low=0),
     top_k=Option(int, None, "sample among the k likeliest", above=0, unset="all", metavar="K"),
+    top_p=Option(float, 1.0, "sample among the fewest likeliest characters whose probabilities add up to P "
+                 "(nucleus sampling)", above=0, high=1, metavar="P", shown="1, all"),
     greedy=Option(bool, False, "always take the likeliest character"),
+    n=Option(int, None, "samples to make at once, sample i with a random stream of its own (from the seed and i); "
+             "with --beam, the most likely beams", above=0, flag="--num-samples", unset="1"),
+    beam=Option(int, None, "beam search of width K for the most likely text, by the model's own probabilities",
+                above=0, metavar="K", unset="none: sample"),
+    stop=Option(str, None, "end a sample where TEXT first appears, leaving it out; give it again for more",
+                many=True, unset="none", also=_not_empty),
     seed=Option(int, 0, "random seed", low=0),
+    json=Option(bool, False, "one JSON object a sample, a line each (JSON Lines): text (what was generated "
+                "after the prime), prime, logprob, characters, finish", api=False),
+    details=Option(bool, False, "return Sample objects (text, prime, logprob, characters, finish) instead of "
+                   "strings", cli=False),
+    until=Option(FUNCTION, None, "called before each character: when it returns True the samples end where "
+                 "they are (finish 'interrupted')", cli=False, unset="none"),
 )
+# Model.stream makes one sample: the options that ask for more, or for something else back, are not its
+STREAM = {name: option for name, option in OPTIONS.items() if name not in ("n", "beam", "details")}
+
+
+def named(name, value=None):
+    """An option of OPTIONS named in a message (errors.said, with the option's flag)."""
+    return said(name, value, OPTIONS[name].dest)
+
+
+@dataclasses.dataclass(frozen=True)
+class Sample:
+    """One text the model made after a prime: a line of `minrnn sample --json`, and what
+    Model.sample(details=True) returns."""
+    text: str  # what was generated after the prime (the stop string that ended it left out)
+    prime: str
+    logprob: float  # natural log of the text's probability given the prime, under the model (temperature 1)
+    characters: int  # len(text): the characters logprob is the probability of
+    finish: str  # "length", "stop" (a stop string ended it) or "interrupted" (until, Ctrl-C)
+
+    @classmethod
+    def of(cls, ix, logprob, finish, chars, prime):
+        text = data.decode(ix, chars)
+        return cls(text, prime, float(logprob), len(text), finish or "interrupted")
+
+
+def settle(model, chars, a):
+    """A request (OPTIONS' values `a`, each judged) judged as a whole against the model, before
+    any work: settings that others make meaningless, a prime or a stop string the vocabulary
+    cannot make, sizes that cannot fit in memory. Returns the prime's indices."""
+    beam, n = getattr(a, "beam", None), getattr(a, "n", None)  # Model.stream has neither
+    ignored = [name for name in ("temperature", "top_k", "top_p") if name in a.given]
+    if beam is not None:
+        clash = ignored + (["greedy"] if a.greedy else [])
+        if clash:
+            raise MinrnnError(f"{named('beam', beam)} searches by the model's own probabilities, so "
+                              f"{named(clash[0], getattr(a, clash[0]))} would be ignored: leave it out, or sample "
+                              f"without {named('beam')}")
+        if n is not None and n > beam:
+            raise MinrnnError(f"{named('n', n)} asks for more texts than {named('beam', beam)} keeps: give "
+                              f"{named('n')} {beam} or less, or a wider {named('beam')}")
+    elif a.greedy and ignored:
+        raise MinrnnError(f"{named('greedy', True)} always takes the likeliest character, so "
+                          f"{named(ignored[0], getattr(a, ignored[0]))} would be ignored: give one or the other "
+                          f"({named('temperature', 0)} is greedy too)")
+    vocabulary = set(chars)
+    unknown = sorted(set(a.prime) - vocabulary)
+    if unknown:
+        raise MinrnnError(f"{named('prime')} has characters outside the model's vocabulary: "
+                          + " ".join(map(repr, unknown)))
+    for stop in a.stop or ():
+        unknown = sorted(set(stop) - vocabulary)
+        if unknown:
+            raise MinrnnError(f"{named('stop')} {stop!r} can never match: {' '.join(map(repr, unknown))} "
+                              f"{'is' if len(unknown) == 1 else 'are'} outside the model's vocabulary")
+    rows = max(n or 1, beam or 1)
+    cfg = model.config
+    row_bytes = (ROW_BYTES + 32 * cfg.vocab_size  # pick's and log_softmax's float64 rows
+                 + cfg.layers * sum(b.nbytes for b in CELLS[cfg.cell].alloc(1, 1, cfg.hidden, model.dtype)))
+    what = (f"{named('beam' if beam else 'n', rows)} x " if rows > 1 else "") + named("length", a.length)
+    check_length(a.length, rows=rows, row_bytes=row_bytes, what=what)
+    lookup = {c: i for i, c in enumerate(chars)}
+    return [lookup[c] for c in a.prime]
+
+
+def check_length(length, name="length", rows=1, row_bytes=0, what=None):
+    """`rows` texts of `length` generated characters (and `row_bytes` more each: the model's state)
+    that fit in memory, refused before any work if not; `what` names the settings to lower
+    (default: the length, as option `name`)."""
+    check_fits(rows * (BYTES_PER_CHAR * length + row_bytes), what or said(name, length))
+
+
+_blas = []  # the BLAS libraries NumPy uses, found once (finding them takes ~0.2 ms)
+
+
+@contextlib.contextmanager
+def one_thread():
+    """BLAS on one thread while inside, so that no sum of a generated text depends on the
+    machine's cores. Cheap enough to enter every step (threadpool_limits is ~0.2 ms)."""
+    if not _blas:
+        _blas.append(ThreadpoolController().select(user_api="blas").lib_controllers)
+    libs = _blas[0]
+    before = [lib.get_num_threads() for lib in libs]
+    for lib, n in zip(libs, before):
+        if n != 1:
+            lib.set_num_threads(1)
+    try:
+        yield
+    finally:
+        for lib, n in zip(libs, before):
+            if n != 1:
+                lib.set_num_threads(n)
+
+
+def _any(x):
+    """Whether any of a setting (a number, or one a row) is true, without NumPy's cost for a number."""
+    return x.any() if isinstance(x, np.ndarray) else bool(x)
 
 
 def pick(logits, u, temperature=1.0, top_k=0, top_p=1.0, greedy=False):
@@ -30,20 +155,22 @@ def pick(logits, u, temperature=1.0, top_k=0, top_p=1.0, greedy=False):
     set of likeliest whose probability reaches top_p (1: all). Each setting is a number or one
     per row. Plain sampling is RandomState.choice(V, p=p)'s arithmetic, so that a
     RandomState-seeded run makes min-char-rnn's picks."""
+    if greedy is True or (isinstance(greedy, np.ndarray) and greedy.all()):
+        return logits.argmax(axis=1)
     # shifted by the max, so that exp cannot overflow; the division by the sum is left to the
     # cumulative sum's last entry
     y = logits - logits.max(axis=1, keepdims=True)
-    temperature = np.asarray(temperature, y.dtype).reshape(-1, 1)
-    if (temperature != 1.0).any():
-        y /= temperature
+    if _any(temperature != 1.0):
+        y /= np.asarray(temperature, y.dtype).reshape(-1, 1)
     p = np.exp(y, out=y)
-    top_k, top_p = np.asarray(top_k).reshape(-1, 1), np.asarray(top_p, np.float64).reshape(-1, 1)
-    if ((0 < top_k) & (top_k < p.shape[1])).any() or (top_p < 1).any():
+    V = p.shape[1]
+    if _any((0 < top_k) & (top_k < V)) or _any(top_p < 1):
+        top_k, top_p = np.asarray(top_k).reshape(-1, 1), np.asarray(top_p, np.float64).reshape(-1, 1)
         order = np.argsort(-p, axis=1, kind="stable")  # likeliest first; ties in vocabulary order
         ranked = np.take_along_axis(p, order, axis=1)
         keep = np.ones(p.shape, bool)
         if (top_k > 0).any():
-            keep &= (np.arange(p.shape[1]) < np.where(top_k > 0, top_k, p.shape[1]))
+            keep &= (np.arange(V) < np.where(top_k > 0, top_k, V))
         if (top_p < 1).any():  # a character is kept while the mass before it is short of top_p
             before = np.cumsum(ranked, axis=1, dtype=np.float64) - ranked
             keep &= before < top_p * ranked.sum(axis=1, keepdims=True, dtype=np.float64)
@@ -51,15 +178,22 @@ def pick(logits, u, temperature=1.0, top_k=0, top_p=1.0, greedy=False):
     cdf = np.cumsum(p, axis=1, out=p)
     cdf /= cdf[:, -1:]
     picks = (cdf <= np.asarray(u, cdf.dtype).reshape(-1, 1)).sum(axis=1)  # searchsorted(u, side="right")
-    return np.where(greedy, logits.argmax(axis=1), picks)
+    return np.where(greedy, logits.argmax(axis=1), picks) if _any(greedy) else picks
+
+
+def log_softmax(logits):
+    """log softmax of each row of logits (N, V), in float64: the model's own log-probabilities of
+    the next character (at temperature 1, whatever it is sampled at)."""
+    y = logits.astype(np.float64)
+    y -= y.max(axis=1, keepdims=True)
+    y -= np.log(np.exp(y).sum(axis=1, keepdims=True))
+    return y
 
 
 def log_softmax_at(logits, ix):
-    """log softmax(logits[i])[ix[i]] for each row, in float64: the model's own log-probability of
-    each row's next character (at temperature 1, whatever it was sampled at)."""
-    y = logits.astype(np.float64)
-    y -= y.max(axis=1, keepdims=True)
-    return y[np.arange(len(ix)), ix] - np.log(np.exp(y).sum(axis=1))
+    """log softmax(logits[i])[ix[i]] for each row: the model's log-probability of each row's next
+    character."""
+    return log_softmax(logits)[np.arange(len(ix)), ix]
 
 
 def generate(model, rng, state, seed_ix, n, temperature=1.0, top_k=0, greedy=False):
@@ -88,27 +222,34 @@ def prime(model, ixs, state):
 class StopScan:
     """One sample's text as it is made, cut at the first of its stop strings: `feed` a character,
     get back the text that can be shown now (what may still begin a stop string is held back)
-    and whether a stop string has ended the sample (the stop string is never shown)."""
+    and whether a stop string has ended the sample (the stop string is never shown). `kept`
+    counts the characters of the text so far, shown or held back."""
 
     def __init__(self, stops):
-        self.stops = [s for s in stops if s]
+        # longest first: of two stop strings ending on the same character, the text ends before
+        # the one that began first
+        self.stops = sorted((s for s in stops if s), key=len, reverse=True)
         self.hold = max(map(len, self.stops), default=1) - 1
-        self.text, self.shown, self.stopped = "", 0, False
+        self.held, self.kept, self.stopped = "", 0, False
 
     def feed(self, ch):
-        self.text += ch
+        self.held += ch  # never longer than the longest stop string: no text grows here
+        self.kept += 1
         for stop in self.stops:
-            if self.text.endswith(stop):
-                self.text = self.text[:-len(stop)]
+            if self.held.endswith(stop):
+                self.held = self.held[:-len(stop)]
+                self.kept -= len(stop)
                 self.stopped = True
                 return self.flush(), True
-        ready = max(self.shown, len(self.text) - self.hold)
-        out, self.shown = self.text[self.shown:ready], ready
+        ready = len(self.held) - self.hold
+        if ready <= 0:
+            return "", False
+        out, self.held = self.held[:ready], self.held[ready:]
         return out, False
 
     def flush(self):
-        """The rest of the text, once nothing more comes."""
-        out, self.shown = self.text[self.shown:], len(self.text)
+        """The text held back, once nothing more comes."""
+        out, self.held = self.held, ""
         return out
 
 
@@ -128,6 +269,7 @@ class Batch:
         self.rows = {}  # id -> Row
         self.feed = np.zeros(0, np.int64)  # each row's next input character
         self._next_id = 0
+        self._settings = None  # the rows' sampling settings for pick, made again when rows come or go
 
     def __len__(self):
         return len(self.ids)
@@ -135,19 +277,22 @@ class Batch:
     def add(self, primed, rng, length, temperature=1.0, top_k=0, top_p=1.0, greedy=False, stop=(), state=None):
         """A new row, after the prime `primed` (indices; empty: its first character drawn from
         rng), to make `length` characters; `state`: the model's state after primed[:-1], when the
-        caller has it (rows of one prime share it). Returns the row's id."""
+        caller has it (rows of one prime share it). A temperature below GREEDY_BELOW is greedy.
+        Returns the row's id."""
         if not len(primed):
             primed = [int(rng.integers(len(self.chars)))]
         if state is None:
-            with threadpool_limits(1):
+            with one_thread():
                 state = prime(self.model, primed, self.model.zero_state(1))
-        row = Row(self._next_id, rng, length, temperature, top_k, top_p, bool(greedy or temperature < GREEDY_BELOW),
+        greedy = bool(greedy or temperature < GREEDY_BELOW)
+        row = Row(self._next_id, rng, length, 1.0 if greedy else temperature, top_k, top_p, greedy,
                   StopScan(stop) if any(stop) else None)
         self._next_id += 1
         self.stepper.append(state)
         self.ids.append(row.id)
         self.rows[row.id] = row
         self.feed = np.append(self.feed, primed[-1])
+        self._settings = None
         return row.id
 
     def drop(self, ids):
@@ -158,17 +303,27 @@ class Batch:
             self.stepper.take(keep)
             self.feed = self.feed[keep]
             self.ids = [self.ids[i] for i in keep]
+            self._settings = None
+
+    def settings(self, rows):
+        """pick's temperature, top_k, top_p and greedy for these rows (the batch's, in order): each
+        one number when the rows agree (pick's cheap case), else one a row."""
+        if self._settings is None:
+            columns = [np.array([getattr(row, name) for row in rows])
+                       for name in ("temperature", "top_k", "top_p", "greedy")]
+            self._settings = [c[0].item() if len(c) and (c == c[0]).all() else c for c in columns]
+        return self._settings
 
     def step(self):
         """One character for every row. Returns (ids, picks, ended): the rows' ids and their new
         characters, in order, and the ids of the rows that ended with this step, which have left
         the batch (their Row keeps what they made)."""
         rows = [self.rows[i] for i in self.ids]
-        with threadpool_limits(1), np.errstate(over="ignore", under="ignore"):
+        # a huge temperature is uniform sampling: its overflow is fine
+        with one_thread(), np.errstate(over="ignore", under="ignore"):
             logits = self.stepper.step(self.feed)
             u = np.array([row.uniform(self.BLOCK) for row in rows])
-            picks = pick(logits, u, [r.temperature for r in rows], [r.top_k for r in rows],
-                         [r.top_p for r in rows], np.array([r.greedy for r in rows], bool))
+            picks = pick(logits, u, *self.settings(rows))
             logp = log_softmax_at(logits, picks)
         ended = []
         for row, ix, lp in zip(rows, picks.tolist(), logp.tolist()):
@@ -207,36 +362,61 @@ class Row:
             self.finish = "length"
         return self.finish is not None
 
+    def ready(self):
+        """How many characters of the text can be shown now: all that it has made, but for those
+        that may still begin a stop string (until it ends) and the stop string that ended it."""
+        if self.scan is None:
+            return len(self.made)
+        return self.scan.kept - (0 if self.finish else len(self.scan.held))
+
     def result(self):
         """(the indices of the text, its log-probability given the prime, why it ended): the text
         stops before the stop string that ended it, and its log-probability counts only it."""
-        n = len(self.made) if self.scan is None else len(self.scan.text)
+        n = len(self.made) if self.scan is None else self.scan.kept
         return self.made[:n], float(sum(self.logps[:n])), self.finish
-def check_length(length, name="length"):
-    """A length of generated text that fits in memory, refused before any work if not."""
-    check_fits(BYTES_PER_CHAR * length, said(name, length))
 
 
-def sampled(model, chars, a):
-    """The indices of a.prime followed by a.length characters drawn from the model, as OPTIONS
-    describe them (`a` holds their values, judged). Without a prime the first character is drawn
-    at random. On one BLAS thread, so that the text never depends on the machine's cores."""
-    unknown = sorted(set(a.prime) - set(chars))
-    if unknown:
-        raise MinrnnError(f"{said('prime')} has characters outside the model's vocabulary: "
-                          + " ".join(map(repr, unknown)))
-    check_length(a.length)
-    lookup = {c: i for i, c in enumerate(chars)}
-    rng = np.random.default_rng(a.seed)
-    primed = [lookup[c] for c in a.prime] or [int(rng.integers(len(chars)))]
-    greedy = a.greedy or a.temperature < GREEDY_BELOW
-    # a huge temperature is uniform sampling: its overflow is fine
-    with threadpool_limits(1), np.errstate(over="ignore", under="ignore"):
-        state = prime(model, primed, model.zero_state())
-        ixs, _ = generate(model, rng, state, primed[-1], a.length, a.temperature, a.top_k or 0, greedy)
-    return np.concatenate([primed if a.prime else [], ixs]).astype(np.int64)
+def _rows(model, chars, primed, a, n):
+    """A Batch of n rows of a's settings after the prime, row i seeded by (a.seed, i), so that
+    sample i is the same whatever n is; and the rows' ids."""
+    batch = Batch(model, chars)
+    state = None
+    if primed:  # computed once for every row; without a prime each row draws its first character
+        with one_thread():
+            state = prime(model, primed, model.zero_state(1))
+    ids = [batch.add(primed, np.random.default_rng([a.seed, i]), a.length, a.temperature, a.top_k or 0,
+                     a.top_p, a.greedy, a.stop or (), state) for i in range(n)]
+    return batch, ids
 
 
-def sample_text(model, chars, a):
-    """What `minrnn sample` prints and Model.sample returns: the prime and the sample, as text."""
-    return data.decode(sampled(model, chars, a), chars)
+def _going(batch, a):
+    return len(batch) and not (a.until is not None and a.until())
+
+
+def sampled(model, chars, primed, a):
+    """The a.n samples (default 1) of a's settings after the prime's indices `primed` (settle's),
+    as Sample objects, made together in one Batch."""
+    batch, ids = _rows(model, chars, primed, a, getattr(a, "n", None) or 1)
+    while _going(batch, a):
+        batch.step()
+    return [Sample.of(*batch.rows[i].result(), chars, a.prime) for i in ids]
+
+
+def stream(model, chars, primed, a):
+    """One sample of a's settings as it is made, a generator of text pieces: the prime, then the
+    text as the model makes it (what may still begin a stop string is held back until it
+    cannot). What it yields, joined, is the sample Model.sample makes with the same settings."""
+    batch, (row_id,) = _rows(model, chars, primed, a, 1)
+    row = batch.rows[row_id]
+
+    def pieces():
+        if a.prime:
+            yield a.prime
+        shown = 0
+        while _going(batch, a):
+            batch.step()
+            ready = row.ready()
+            if ready > shown:
+                yield data.decode(row.made[shown:ready], chars)
+                shown = ready
+    return pieces()

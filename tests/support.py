@@ -93,8 +93,9 @@ NUMERIC = {
               "--eval-every": ["-1"], "--sample-every": ["-1"], "--seed": ["-1"], "--threads": ["0", "99999"],
               "--iterations": ["0", "-1"], "--epochs": ["0"], "--minutes": ["0", "-1", "nan"],
               "--optimizer": ["lbfgs"], "--dtype": ["float16"], "--lr-schedule": ["linear"]},
-    "sample": {"--length": ["0", "-1"], "--temperature": BAD_VALUES, "--top-k": ["0", "-1"],
-               "--seed": ["-1"]},
+    "sample": {"--length": ["0", "-1"], "--temperature": ["-1", "-0.5", "nan", "inf", "abc", ""],
+               "--top-k": ["0", "-1"], "--top-p": ["0", "1.5", "-0.1", "nan"], "--num-samples": ["0", "-2", "1.5"],
+               "--beam": ["0", "-1"], "--seed": ["-1"]},
 }
 
 

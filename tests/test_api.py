@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import minrnn
-from minrnn import api, checkpoint, config, runfolder
+from minrnn import api, checkpoint, config, runfolder, sample
 from minrnn.errors import MinrnnError
 from support import NUMERIC, make_text, run
 
@@ -253,13 +253,13 @@ def test_sample_and_viz_refuse_what_the_command_line_refuses(capsys, trained):
     done, _ = trained
     model = done.best
     for flag, values in NUMERIC["sample"].items():
-        name = flag[2:].replace("-", "_")
+        name, option = next((name, option) for name, option in sample.OPTIONS.items() if option.dest == flag)
         for value in values:
             code, _, err = run(capsys, "sample", done.folder, flag, value)
             why = re.fullmatch(rf"minrnn sample: error: argument {flag}: (?:'{re.escape(value)}'|{re.escape(value)}) "
                                r"(.*) \(see minrnn sample --help\)\n", err)
             assert code == 2 and why, err
-            value = _value(value, int if name in ("length", "top_k", "seed") else float)
+            value = _value(value, option.kind)
             with pytest.raises(MinrnnError) as e:
                 model.sample(**{name: value})
             assert str(e.value) == f"Model.sample: {name} = {value!r} {why.group(1)}"

@@ -68,6 +68,36 @@ CASES = [
     ("sample seed", lambda m: m[1].sample(10, seed=-1), ["seed = -1", "must be >= 0"]),
     ("sample unknown", lambda m: m[1].sample(10, temprature=0.5), ["no setting 'temprature'", "temperature"]),
     ("sample memory", lambda m: m[1].sample(10**15), ["length=1000000000000000", "memory"]),
+    ("sample rows memory", lambda m: m[1].sample(10**6, n=10**7), ["n=10000000 x length=1000000", "memory"]),
+    ("sample beam memory", lambda m: m[1].sample(10**6, beam=10**7), ["beam=10000000 x length=1000000", "memory"]),
+    ("sample temperature negative", lambda m: m[1].sample(10, temperature=-1), ["temperature = -1", "must be >= 0"]),
+    ("sample top_p 0", lambda m: m[1].sample(10, top_p=0), ["top_p = 0", "must be in (0, 1]"]),
+    ("sample top_p high", lambda m: m[1].sample(10, top_p=1.5), ["top_p = 1.5", "must be in (0, 1]"]),
+    ("sample n", lambda m: m[1].sample(10, n=0), ["Model.sample: n = 0", "must be > 0"]),
+    ("sample beam", lambda m: m[1].sample(10, beam=0), ["Model.sample: beam = 0", "must be > 0"]),
+    ("sample beam temperature", lambda m: m[1].sample(10, beam=2, temperature=0.5),
+     ["beam=2 searches by the model's own probabilities", "temperature=0.5 would be ignored", "without beam"]),
+    ("sample beam top_k", lambda m: m[1].sample(10, beam=2, top_k=3), ["beam=2", "top_k=3 would be ignored"]),
+    ("sample beam top_p", lambda m: m[1].sample(10, beam=2, top_p=0.9), ["beam=2", "top_p=0.9 would be ignored"]),
+    ("sample beam greedy", lambda m: m[1].sample(10, beam=2, greedy=True), ["beam=2", "greedy=True would be ignored"]),
+    ("sample beam n", lambda m: m[1].sample(10, beam=2, n=3), ["n=3 asks for more texts than beam=2 keeps"]),
+    ("sample greedy temperature", lambda m: m[1].sample(10, greedy=True, temperature=0.5),
+     ["greedy=True always takes the likeliest", "temperature=0.5 would be ignored", "temperature=0 is greedy"]),
+    ("sample greedy top_p", lambda m: m[1].sample(10, greedy=True, top_p=0.5), ["greedy=True", "top_p=0.5"]),
+    ("sample stop empty", lambda m: m[1].sample(10, stop=""), ["stop = ['']", "is empty"]),
+    ("sample stop number", lambda m: m[1].sample(10, stop=[3]), ["stop = [3]", "not a string"]),
+    ("sample stop outside", lambda m: m[1].sample(10, stop=["\n", "Ωx"]),
+     ["stop 'Ωx' can never match", "'Ω' is outside the model's vocabulary"]),
+    ("sample details", lambda m: m[1].sample(10, details="yes"), ["details", "True or False"]),
+    ("sample until", lambda m: m[1].sample(10, until=5), ["until = 5", "cannot be called"]),
+    ("sample json", lambda m: m[1].sample(10, json=True), ["no setting 'json'"]),
+    # Model.stream: Model.sample's settings for one sample
+    ("stream length", lambda m: m[1].stream(0), ["Model.stream: length = 0", "must be > 0"]),
+    ("stream n", lambda m: m[1].stream(10, n=2), ["Model.stream: no setting 'n'"]),
+    ("stream beam", lambda m: m[1].stream(10, beam=2), ["Model.stream: no setting 'beam'"]),
+    ("stream prime", lambda m: m[1].stream(10, prime="Ω"), ["prime has characters outside", "'Ω'"]),
+    ("stream stop outside", lambda m: m[1].stream(10, stop="Ω"), ["stop 'Ω' can never match"]),
+    ("stream greedy top_k", lambda m: m[1].stream(10, greedy=True, top_k=2), ["greedy=True", "top_k=2"]),
     # Model.evaluate
     ("evaluate nothing", lambda m: m[1].evaluate(), ["give a text file's path, or the text itself as text="]),
     ("evaluate number", lambda m: m[1].evaluate(5), ["file = 5", "not a path"]),
@@ -125,5 +155,5 @@ def test_a_text_run_into_a_folder_it_cannot_write_is_one_line(tmp_path, monkeypa
 def test_every_public_function_is_in_the_table():
     """Each public function and method taking arguments has cases above."""
     called = " ".join(name for name, _, _ in CASES)
-    for name in ("train", "load", "plot", "Run.plot", "sample", "evaluate", "viz", "Page.save", "Plot.save"):
+    for name in ("train", "load", "plot", "Run.plot", "sample", "stream", "evaluate", "viz", "Page.save", "Plot.save"):
         assert name in called, name

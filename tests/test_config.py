@@ -56,7 +56,7 @@ def options(command):
 @pytest.mark.parametrize("command", ["classic", "train", "sample", "eval", "viz", "plot"])
 def test_every_flag_says_what_it_does_and_its_default(command):
     # on or off, or an action taken or not: no default to show
-    switches = {"-h", "--quiet", "--greedy", "--skip-unknown"}
+    switches = {"-h", "--quiet", "--greedy", "--skip-unknown", "--json"}
     for flag, help in options(command).items():
         assert len(help.split()) > 3, help  # more than the flag and its metavar
         assert (flag in switches) != ("(default: " in help), help

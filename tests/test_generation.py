@@ -1,9 +1,14 @@
 """Batched generation (sample.Batch over model.Stepper): its next-character probabilities are the
 model's, row by row, whatever the batch; each row's text depends on its own seed alone; stop
-strings end a row where they first occur and never show."""
+strings end a row where they first occur and never show. Beam search (beam.py): one beam is
+greedy, a beam as wide as every text is exhaustive; every log-probability reported is the
+model's probability of the text, computed another way."""
+import itertools
+
 import numpy as np
 import pytest
 
+from minrnn import beam, options, sample
 from minrnn.layers import softmax
 from minrnn.model import CharRNN, ModelConfig, Stepper
 from minrnn.sample import Batch, StopScan, pick
@@ -77,10 +82,95 @@ def test_top_p_small_is_greedy_and_one_is_plain_sampling():
 def test_stop_strings_end_rows_and_never_show():
     scan = StopScan(["cd", "x"])
     shown = "".join(scan.feed(c)[0] for c in "abc") + scan.feed("d")[0]
-    assert scan.stopped and scan.text == "ab" and shown == "ab"
+    assert scan.stopped and scan.kept == 2 and shown == "ab"
     scan = StopScan(["cd"])
     assert "".join(scan.feed(c)[0] for c in "abcab") + scan.flush() == "abcab" and not scan.stopped
     free = rows_of(4)
     for (text, _, _), (full, _, _) in zip(rows_of(4, stop=["e"]), free):
         shown = "".join(CHARS[i] for i in full)
         assert "".join(CHARS[i] for i in text) == shown.split("e")[0]
+
+
+# --- the jobs on top: N samples, beam search, their log-probabilities ---------------------------
+
+def request(**settings):
+    """sample.OPTIONS' values as Model.sample would judge them."""
+    return options.namespace(sample.OPTIONS, "test", settings)
+
+
+def made(model, chars=CHARS, **settings):
+    """What Model.sample(details=True) makes: a list of Sample, by sampling or beam search."""
+    a = request(**settings)
+    primed = sample.settle(model, chars, a)
+    return (beam.search if a.beam else sample.sampled)(model, chars, primed, a)
+
+
+def teacher_forced(model, prime, text, chars=CHARS):
+    """The model's log-probability of `text` after `prime`, by the chunked forward over the whole
+    text from a zero state, in float64: another way to the figure than generation's."""
+    lookup = {c: i for i, c in enumerate(chars)}
+    seq = [lookup[c] for c in prime + text]
+    logits, _, _ = model.forward(np.array(seq[:-1]).reshape(-1, 1), model.zero_state(1))
+    p = softmax(logits.astype(np.float64))
+    return float(sum(np.log(p[t, seq[t + 1]]) for t in range(len(prime) - 1, len(seq) - 1)))
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("kind", MODELS)
+def test_beam_of_one_is_greedy(kind, dtype):
+    model = model_of(kind, dtype)
+    for stop in ([], ["fg", "b"]):
+        beams, = made(model, length=40, prime="abc", beam=1, stop=stop)
+        greedy, = made(model, length=40, prime="abc", greedy=True, stop=stop)
+        assert beams == greedy
+
+
+def test_beam_as_wide_as_every_text_finds_the_most_likely():
+    """Vocabulary 3, 5 characters: a beam of 3^5 keeps every continuation, so its best five are
+    the five likeliest of all 243, with their log-probabilities."""
+    chars = list("abc")
+    model = CharRNN(ModelConfig(3, "gru", hidden=6, layers=2, dropout=0.0, dtype="float64"),
+                    rng=np.random.default_rng(5), init_scale=1.0)
+    every = sorted(("".join(t) for t in itertools.product(chars, repeat=5)),
+                   key=lambda text: -teacher_forced(model, "ab", text, chars))
+    best = made(model, chars, length=5, prime="ab", beam=3 ** 5, n=5)
+    assert [s.text for s in best] == every[:5]
+    for s in best:
+        assert s.logprob == pytest.approx(teacher_forced(model, "ab", s.text, chars), abs=1e-10)
+        assert s.finish == "length" and s.characters == 5
+    narrow, = made(model, chars, length=5, prime="ab", beam=2)
+    assert teacher_forced(model, "ab", narrow.text, chars) <= best[0].logprob + 1e-12
+
+
+@pytest.mark.parametrize("settings", [dict(n=4), dict(n=3, temperature=0.7, top_k=4), dict(n=3, top_p=0.8),
+                                      dict(n=4, stop=["e", "ab"]), dict(beam=4, n=3), dict(beam=3, n=2, stop=["d"]),
+                                      dict(greedy=True)])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_every_logprob_is_the_model_s_probability_of_the_text(settings, dtype):
+    model = model_of("lstm-2-layers-embedding", dtype)
+    for s in made(model, length=30, prime="dcba", seed=3, **settings):
+        assert s.prime == "dcba" and s.characters == len(s.text)
+        assert s.logprob == pytest.approx(teacher_forced(model, "dcba", s.text), abs=1e-4)
+
+
+def test_top_p_small_is_greedy_and_one_is_plain_sampling_in_a_batch():
+    model = model_of("gru", "float64")
+    assert made(model, length=30, prime="ab", n=3, top_p=1e-9) == made(model, length=30, prime="ab", n=3, greedy=True)
+    assert made(model, length=30, prime="ab", n=3, top_p=1.0) == made(model, length=30, prime="ab", n=3)
+
+
+def test_stop_strings_end_beams_and_never_show():
+    model = model_of("rnn", "float64")
+    free = made(model, length=40, prime="ab", beam=4, n=4)
+    stopped = made(model, length=40, prime="ab", beam=4, n=4, stop=["d"])
+    assert all("d" not in s.text and s.finish in ("stop", "length") for s in stopped)
+    assert any(s.finish == "stop" for s in stopped) and any("d" in s.text for s in free)
+    never, = made(model, length=40, prime="ab", stop=["jjjjjjjj"])  # runs to its length
+    assert never.finish == "length" and never.characters == 40
+
+
+def test_same_seed_same_samples_and_sample_i_whatever_n():
+    model = model_of("gru-2-layers-embedding", "float32")
+    four, eight = made(model, length=40, seed=9, n=4), made(model, length=40, seed=9, n=8)
+    assert four == eight[:4] and four == made(model, length=40, seed=9, n=4)
+    assert len({s.text for s in eight}) == 8 and made(model, length=40, seed=10, n=4) != four

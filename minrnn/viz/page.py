@@ -88,7 +88,8 @@ def _shown_text(model, chars, a):
                                        else "."))
     length = a.length or SAMPLED
     drawn = options.namespace(sample.OPTIONS, "Model.viz", {"length": length, "prime": a.prime, "seed": a.seed})
-    return sample.sampled(model, chars, drawn), (
+    made, = sample.sampled(model, chars, sample.settle(model, chars, drawn), drawn)
+    return data.encode(made.prime + made.text, chars)[0], (
         f"Text: {length:,} characters sampled from the model (seed {a.seed}, temperature 1)"
         + (f" after the prime {a.prime!r}." if a.prime else "."))
 

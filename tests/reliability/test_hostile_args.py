@@ -79,7 +79,7 @@ def test_tiny_and_huge_temperatures_work(capsys, files):
     run_dir = files[1] / "latest.npz"  # a file: stderr stays empty
     greedy = main(capsys, "sample", run_dir, "--length", 40, "--greedy")
     assert greedy[0] == 0
-    for t in ("1e-300", "1e-7"):  # argmax, in the limit; dividing by them would overflow
+    for t in ("0", "1e-300", "1e-7"):  # 0 is greedy; the others argmax, in the limit (dividing would overflow)
         code, out, err = main(capsys, "sample", run_dir, "--length", 40, "--temperature", t)
         assert code == 0 and out == greedy[1] and err == "", err
     code, out, err = main(capsys, "sample", run_dir, "--length", 40, "--temperature", "1e300")

@@ -268,8 +268,10 @@ class Batch:
         self.ids = []  # the rows' ids, in the stepper's order
         self.rows = {}  # id -> Row
         self.feed = np.zeros(0, np.int64)  # each row's next input character
+        # each row's uniform numbers drawn and not yet used: a block of its stream, and how far it is used
+        self.uniforms, self.used = np.zeros((0, self.BLOCK)), np.zeros(0, np.intp)
         self._next_id = 0
-        self._settings = None  # the rows' sampling settings for pick, made again when rows come or go
+        self._order = self._settings = None  # the rows in order and their settings, made again when rows come or go
 
     def __len__(self):
         return len(self.ids)
@@ -292,7 +294,9 @@ class Batch:
         self.ids.append(row.id)
         self.rows[row.id] = row
         self.feed = np.append(self.feed, primed[-1])
-        self._settings = None
+        self.uniforms = np.concatenate([self.uniforms, np.zeros((1, self.BLOCK))])
+        self.used = np.append(self.used, self.BLOCK)  # none drawn yet
+        self._order = self._settings = None
         return row.id
 
     def drop(self, ids):
@@ -301,9 +305,9 @@ class Batch:
         keep = [i for i, row_id in enumerate(self.ids) if row_id not in ids]
         if len(keep) < len(self.ids):
             self.stepper.take(keep)
-            self.feed = self.feed[keep]
+            self.feed, self.uniforms, self.used = self.feed[keep], self.uniforms[keep], self.used[keep]
             self.ids = [self.ids[i] for i in keep]
-            self._settings = None
+            self._order = self._settings = None
 
     def settings(self, rows):
         """pick's temperature, top_k, top_p and greedy for these rows (the batch's, in order): each
@@ -314,28 +318,35 @@ class Batch:
             self._settings = [c[0].item() if len(c) and (c == c[0]).all() else c for c in columns]
         return self._settings
 
+    def uniform(self, rows):
+        """Each row's next uniform number, from its own stream (rows: the batch's, in order)."""
+        for i in np.flatnonzero(self.used == self.BLOCK):
+            self.uniforms[i], self.used[i] = rows[i].rng.random(self.BLOCK), 0
+        u = self.uniforms[np.arange(len(rows)), self.used]
+        self.used += 1
+        return u
+
     def step(self):
         """One character for every row. Returns (ids, picks, ended): the rows' ids and their new
         characters, in order, and the ids of the rows that ended with this step, which have left
         the batch (their Row keeps what they made)."""
-        rows = [self.rows[i] for i in self.ids]
+        if self._order is None:
+            self._order = [self.rows[i] for i in self.ids]
+        rows, ids = self._order, list(self.ids)
         # a huge temperature is uniform sampling: its overflow is fine
         with one_thread(), np.errstate(over="ignore", under="ignore"):
             logits = self.stepper.step(self.feed)
-            u = np.array([row.uniform(self.BLOCK) for row in rows])
-            picks = pick(logits, u, *self.settings(rows))
+            picks = pick(logits, self.uniform(rows), *self.settings(rows))
             logp = log_softmax_at(logits, picks)
-        ended = []
-        for row, ix, lp in zip(rows, picks.tolist(), logp.tolist()):
-            if row.take(ix, lp, self.chars[ix]):
-                ended.append(row.id)
+        ended = [row.id for row, ix, lp in zip(rows, picks.tolist(), logp.tolist()) if row.take(ix, lp, self.chars[ix])]
         self.feed = picks
-        self.drop(ended)
-        return [r.id for r in rows], picks, ended
+        if ended:
+            self.drop(ended)
+        return ids, picks, ended
 
 
 class Row:
-    """One sample of a Batch: its settings, its random stream, what it has made."""
+    """One sample of a Batch: its settings, its random stream (drawn by the Batch), what it has made."""
 
     def __init__(self, row_id, rng, length, temperature, top_k, top_p, greedy, scan):
         self.id, self.rng, self.length = row_id, rng, length
@@ -343,14 +354,6 @@ class Row:
         self.scan = scan  # a StopScan where the row has stop strings
         self.made, self.logps = [], []  # indices and their log-probabilities (temperature 1)
         self.finish = None  # "stop" or "length" once it ends
-        self._uniforms, self._at = np.empty(0), 0
-
-    def uniform(self, block):
-        """The next number of the row's stream (drawn `block` at a time)."""
-        if self._at == len(self._uniforms):
-            self._uniforms, self._at = self.rng.random(block), 0
-        self._at += 1
-        return self._uniforms[self._at - 1]
 
     def take(self, ix, logp, ch):
         """Record the row's new character; whether the row has now ended."""

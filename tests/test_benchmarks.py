@@ -20,3 +20,13 @@ def test_train_speed_runs_the_trainer_s_step_over_its_shards(text_file, capsys):
     out = capsys.readouterr().out
     assert re.search(r"^gru-16x2-32x8 +2x\d +[\d,]+", out, re.M), out  # 32 streams: 2 shards by default
     assert re.search(r"^rnn-8x1-1x8 +1x1 +[\d,]+", out, re.M), out
+
+
+def test_sample_speed_reports_every_row_and_the_targets(capsys):
+    load_benchmark("sample_speed").main(["--repeats", "1", "--seconds", "0.01", "--sizes", "gru-8x2-float32,rnn-8x1-float64"])
+    out = capsys.readouterr().out
+    assert re.search(r"^peer: (PyTorch [\d.]+.*, 1 thread|PyTorch is not importable)", out, re.M), out
+    for rows in ("N=1", "N=8", "N=32", "N=128", "beam K=1", "beam K=8"):
+        assert re.search(rf" {rows} +[\d,]+", out), out
+    assert re.search(r"^rnn-8x1-float64: N=32 makes [\d.]+x the chars/s of N=1 \(target 10x\)", out, re.M), out
+    assert re.search(r"^gru-8x2-float32: beam K=8 makes [\d.]+x the chars/s of N=8 sampling", out, re.M), out

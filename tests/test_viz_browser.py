@@ -254,8 +254,8 @@ def cli(capsys, *argv):
 def test_box_is_the_model(open_page, box_runs, capsys, tmp_path, cell, embedding):
     """The page's forward pass (model.js) is CharRNN's: on the page's own text and on text typed
     into the box, every next-character distribution is CharRNN.trace's to 1e-4, the box's
-    nats/char is `minrnn eval`'s, and write-on at temperature near zero is what `minrnn sample
-    --greedy` prints after the same prime, up to the first place where the two likeliest
+    nats/char is `minrnn eval`'s, and write-on at temperature 0 (greedy) is what `minrnn sample
+    --temperature 0` prints after the same prime, up to the first place where the two likeliest
     characters tie within 1e-4 (there float32 rounding, which differs between NumPy's products and
     the page's, picks one)."""
     import numpy as np
@@ -276,12 +276,12 @@ def test_box_is_the_model(open_page, box_runs, capsys, tmp_path, cell, embedding
     shown = float(p.inner_text("#box-nats"))
     assert abs(shown - evaluated) <= 1e-4 + 1e-9 and abs(float(p.get_attribute("#box-nats", "data-value")) - evaluated) < 1e-4
 
-    p.fill("#write-temperature", "0.0001")
+    p.fill("#write-temperature", "0")
     p.fill("#write-n", "60")
     p.click("#write-on")
     p.evaluate("minrnnPage.settled()")
     written = "".join(p.locator("#box-text span.own").all_text_contents()).replace("\u21b5\n", "\n")
-    greedy = cli(capsys, "sample", folder, "--greedy", "--prime", BOX_TEXT, "--length", 60)
+    greedy = cli(capsys, "sample", folder, "--temperature", 0, "--prime", BOX_TEXT, "--length", 60)
     expected = greedy[len(BOX_TEXT):-1]
     assert greedy.startswith(BOX_TEXT) and len(written) == len(expected) == 60
     if written != expected:  # only where the two likeliest characters tie to float32 rounding

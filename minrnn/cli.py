@@ -64,8 +64,8 @@ def write_as_made(pieces, out):
     """Text pieces written to `out` as they come: flushed at each line break, and whenever the
     next piece, expected after as long as the last one took, would leave text unflushed for
     more than FLUSH_EVERY seconds (a slow model flushes every piece, a fast one a few times a
-    second: a flush is a system call)."""
-    flushed = last = time.monotonic()
+    second: a flush is a system call). The first piece (the prime) is flushed at once."""
+    flushed = last = time.monotonic() - FLUSH_EVERY
     for piece in pieces:
         out.write(piece)
         now = time.monotonic()

@@ -126,3 +126,21 @@ def test_bad_requests_are_one_line_and_print_nothing(capsys, trained, argv, word
         assert code == 2 and all(w in err for w in words), err
         if "argument" not in err:
             assert_one_line_error(code, err, *words)
+
+
+def test_a_reader_that_stops_reading_ends_the_command_quietly(trained):
+    """`minrnn sample ... | head -c 100`: once the pipe's reader has gone, the command stops,
+    with no error and no traceback."""
+    folder, _ = trained
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([sys.executable, "-m", "minrnn", "sample", folder, "--length", str(10**8)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        assert select.select([proc.stdout], [], [], 60)[0], "nothing came for a minute"
+        assert os.read(proc.stdout.fileno(), 100)
+        proc.stdout.close()
+        err = proc.stderr.read().decode()
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0 and "error" not in err and "Traceback" not in err, err

@@ -144,7 +144,7 @@ def test_sample_prints_text_alone(capsys, trained):
 def test_sample_errors(capsys, trained, tmp_path):
     code, _, err = run(capsys, "sample", trained, "--prime", "the ZEBRA")
     assert_one_line_error(code, err, "outside the model's vocabulary", "'A'", "'B'", "'Z'")
-    code, _, err = run(capsys, "sample", trained, "--temperature", "0")
+    code, _, err = run(capsys, "sample", trained, "--temperature", "-0.5")
     assert code == 2 and "--temperature" in err and "Traceback" not in err
     code, _, err = run(capsys, "sample", tmp_path / "nothing")
     assert_one_line_error(code, err, "no such checkpoint")

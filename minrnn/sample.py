@@ -30,17 +30,17 @@ def _not_empty(text):
 OPTIONS = options.group(
     length=Option(int, 500, "characters to generate", above=0),
     prime=Option(str, "", "text to start from", shown="one random character"),
-    temperature=Option(float, 1.0, "0: greedy (as --greedy); below 1 more conservative, above 1 more varied",
-                       low=0),
+    temperature=Option(float, 1.0, "0: greedy, the likeliest character each time; below 1 more conservative, "
+                       "above 1 more varied", low=0),
     top_k=Option(int, None, "sample among the k likeliest", above=0, unset="all", metavar="K"),
     top_p=Option(float, 1.0, "sample among the fewest likeliest characters whose probabilities add up to P "
                  "(nucleus sampling)", above=0, high=1, metavar="P", shown="1, all"),
     greedy=Option(bool, False, "always take the likeliest character"),
     n=Option(int, None, "samples to make at once, sample i with a random stream of its own (from the seed and i); "
-             "with --beam, the most likely beams", above=0, flag="--num-samples", unset="1"),
+             "with beam search, the most likely texts", above=0, flag="--num-samples", unset="1"),
     beam=Option(int, None, "beam search of width K for the most likely text, by the model's own probabilities",
                 above=0, metavar="K", unset="none: sample"),
-    stop=Option(str, None, "end a sample where TEXT first appears, leaving it out; give it again for more",
+    stop=Option(str, None, "a text that ends a sample where it first appears, left out of it; several may be given",
                 many=True, unset="none", also=_not_empty),
     seed=Option(int, 0, "random seed", low=0),
     json=Option(bool, False, "one JSON object a sample, a line each (JSON Lines): text (what was generated "

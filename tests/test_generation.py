@@ -48,6 +48,11 @@ def test_rows_can_leave_repeat_and_join():
     stepper = Stepper(model, model.zero_state(3))
     stepper.step(np.array([1, 2, 3]))
     state = stepper.state()
+    stepper.take([1, 2, 1])  # as many rows as before (a beam search's step): reordered in place
+    np.testing.assert_array_equal(stepper.state(), state[:, :, [1, 2, 1]])
+    fresh = Stepper(model, state[:, :, [1, 2, 1]])
+    np.testing.assert_array_equal(stepper.step(np.array([4, 5, 6])), fresh.step(np.array([4, 5, 6])))
+    state = stepper.state()
     stepper.take([2, 0, 0])
     np.testing.assert_array_equal(stepper.state(), state[:, :, [2, 0, 0]])
     stepper.append(model.zero_state(2))

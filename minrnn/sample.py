@@ -1,7 +1,7 @@
 """Generation: one small matrix-vector step per character, then a pick from the distribution;
 and what `minrnn sample` and Model.sample take (OPTIONS)."""
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from . import data, options
 from .errors import MinrnnError, said
@@ -11,6 +11,10 @@ from .options import Option
 
 GREEDY_BELOW = 1e-6  # smaller temperatures overflow the logits; sampling at them is argmax anyway
 BYTES_PER_CHAR = 20  # what a generated character costs in memory: its index and its decoded text
+PRIME_CHUNK = 1024  # characters of a prime run through the model in one forward
+# the process's BLAS libraries, found once: threadpool_limits() reads /proc/self/maps at every call
+# (about 0.3 ms, several times a small model's step)
+_BLAS = ThreadpoolController()
 
 OPTIONS = options.group(
     length=Option(int, 500, "characters to generate", above=0),
@@ -21,6 +25,12 @@ OPTIONS = options.group(
     greedy=Option(bool, False, "always take the likeliest character"),
     seed=Option(int, 0, "random seed", low=0),
 )
+
+
+def one_blas_thread():
+    """The process's BLAS on one thread while in this context, so that no product's sum depends
+    on the machine's cores."""
+    return _BLAS.limit(limits=1)
 
 
 def pick(logits, u, temperature=1.0, top_k=0, top_p=1.0, greedy=False):
@@ -54,12 +64,25 @@ def pick(logits, u, temperature=1.0, top_k=0, top_p=1.0, greedy=False):
     return np.where(greedy, logits.argmax(axis=1), picks)
 
 
-def log_softmax_at(logits, ix):
-    """log softmax(logits[i])[ix[i]] for each row, in float64: the model's own log-probability of
-    each row's next character (at temperature 1, whatever it was sampled at)."""
+def log_softmax(logits):
+    """log softmax of each row of logits (N, V), in float64: the model's own log-probabilities of
+    each row's next character (at temperature 1, whatever it is sampled at)."""
     y = logits.astype(np.float64)
     y -= y.max(axis=1, keepdims=True)
-    return y[np.arange(len(ix)), ix] - np.log(np.exp(y).sum(axis=1))
+    return y - np.log(np.exp(y).sum(axis=1, keepdims=True))
+
+
+def log_softmax_at(logits, ix):
+    """log softmax(logits[i])[ix[i]] for each row: the log-probability of each row's next character."""
+    return log_softmax(logits)[np.arange(len(ix)), ix]
+
+
+def likeliest(logits, k):
+    """The k likeliest next characters of each row of logits (N, V) and their log-probabilities,
+    likeliest first (ties in vocabulary order): two (N, k) arrays."""
+    logp = log_softmax(logits)
+    order = np.argsort(-logp, axis=1, kind="stable")[:, :k]
+    return order, np.take_along_axis(logp, order, axis=1)
 
 
 def generate(model, rng, state, seed_ix, n, temperature=1.0, top_k=0, greedy=False):
@@ -78,11 +101,22 @@ def generate(model, rng, state, seed_ix, n, temperature=1.0, top_k=0, greedy=Fal
 
 def prime(model, ixs, state):
     """Run the model over a priming text's indices; the state after all but the last, which
-    the caller feeds to `generate` as its seed. The whole text goes through in one call."""
-    if len(ixs) < 2:
-        return state
-    _, state, _ = model.forward(np.asarray(ixs[:-1]).reshape(-1, 1), np.asarray(state, model.dtype))
+    the caller feeds to `generate` as its seed."""
+    for _, state in priming(model, ixs, state):
+        pass
     return state
+
+
+def priming(model, ixs, state):
+    """`prime` a chunk at a time: for each PRIME_CHUNK characters of ixs[:-1], one forward, which
+    yields its logits (T, V), the model's prediction of each next character, and the state after
+    it. A chunk's activations are all a long prime ever holds, and a caller can do other work
+    between chunks."""
+    ixs = np.asarray(ixs)
+    for start in range(0, len(ixs) - 1, PRIME_CHUNK):
+        chunk = ixs[start:min(start + PRIME_CHUNK, len(ixs) - 1)]
+        logits, state, _ = model.forward(chunk.reshape(-1, 1), np.asarray(state, model.dtype))
+        yield logits, state
 
 
 class StopScan:
@@ -132,17 +166,19 @@ class Batch:
     def __len__(self):
         return len(self.ids)
 
-    def add(self, primed, rng, length, temperature=1.0, top_k=0, top_p=1.0, greedy=False, stop=(), state=None):
+    def add(self, primed, rng, length, temperature=1.0, top_k=0, top_p=1.0, greedy=False, stop=(), state=None,
+            top=0):
         """A new row, after the prime `primed` (indices; empty: its first character drawn from
         rng), to make `length` characters; `state`: the model's state after primed[:-1], when the
-        caller has it (rows of one prime share it). Returns the row's id."""
+        caller has it (rows of one prime share it); `top`: how many of the likeliest characters
+        to keep, with their log-probabilities, at each step (Row.tops). Returns the row's id."""
         if not len(primed):
             primed = [int(rng.integers(len(self.chars)))]
         if state is None:
-            with threadpool_limits(1):
+            with one_blas_thread():
                 state = prime(self.model, primed, self.model.zero_state(1))
         row = Row(self._next_id, rng, length, temperature, top_k, top_p, bool(greedy or temperature < GREEDY_BELOW),
-                  StopScan(stop) if any(stop) else None)
+                  StopScan(stop) if any(stop) else None, top)
         self._next_id += 1
         self.stepper.append(state)
         self.ids.append(row.id)
@@ -164,12 +200,17 @@ class Batch:
         characters, in order, and the ids of the rows that ended with this step, which have left
         the batch (their Row keeps what they made)."""
         rows = [self.rows[i] for i in self.ids]
-        with threadpool_limits(1), np.errstate(over="ignore", under="ignore"):
+        with one_blas_thread(), np.errstate(over="ignore", under="ignore"):
             logits = self.stepper.step(self.feed)
             u = np.array([row.uniform(self.BLOCK) for row in rows])
             picks = pick(logits, u, [r.temperature for r in rows], [r.top_k for r in rows],
                          [r.top_p for r in rows], np.array([r.greedy for r in rows], bool))
             logp = log_softmax_at(logits, picks)
+            topped = [i for i, row in enumerate(rows) if row.top]
+            if topped:
+                k = max(rows[i].top for i in topped)
+                for i, order, lp in zip(topped, *likeliest(logits[topped], k)):
+                    rows[i].tops.append((order[:rows[i].top], lp[:rows[i].top]))
         ended = []
         for row, ix, lp in zip(rows, picks.tolist(), logp.tolist()):
             if row.take(ix, lp, self.chars[ix]):
@@ -182,11 +223,12 @@ class Batch:
 class Row:
     """One sample of a Batch: its settings, its random stream, what it has made."""
 
-    def __init__(self, row_id, rng, length, temperature, top_k, top_p, greedy, scan):
+    def __init__(self, row_id, rng, length, temperature, top_k, top_p, greedy, scan, top=0):
         self.id, self.rng, self.length = row_id, rng, length
         self.temperature, self.top_k, self.top_p, self.greedy = temperature, top_k or 0, top_p, greedy
         self.scan = scan  # a StopScan where the row has stop strings
         self.made, self.logps = [], []  # indices and their log-probabilities (temperature 1)
+        self.top, self.tops = top, []  # at each step: (the `top` likeliest indices, their log-probabilities)
         self.finish = None  # "stop" or "length" once it ends
         self._uniforms, self._at = np.empty(0), 0
 
@@ -231,7 +273,7 @@ def sampled(model, chars, a):
     primed = [lookup[c] for c in a.prime] or [int(rng.integers(len(chars)))]
     greedy = a.greedy or a.temperature < GREEDY_BELOW
     # a huge temperature is uniform sampling: its overflow is fine
-    with threadpool_limits(1), np.errstate(over="ignore", under="ignore"):
+    with one_blas_thread(), np.errstate(over="ignore", under="ignore"):
         state = prime(model, primed, model.zero_state())
         ixs, _ = generate(model, rng, state, primed[-1], a.length, a.temperature, a.top_k or 0, greedy)
     return np.concatenate([primed if a.prime else [], ixs]).astype(np.int64)

@@ -6,6 +6,7 @@ import pytest
 
 from minrnn.layers import softmax
 from minrnn.model import CharRNN, ModelConfig, Stepper
+from minrnn import sample
 from minrnn.sample import Batch, StopScan, pick
 
 MODELS = {"rnn": dict(cell="rnn"), "lstm": dict(cell="lstm"), "gru": dict(cell="gru"),
@@ -84,3 +85,33 @@ def test_stop_strings_end_rows_and_never_show():
     for (text, _, _), (full, _, _) in zip(rows_of(4, stop=["e"]), free):
         shown = "".join(CHARS[i] for i in full)
         assert "".join(CHARS[i] for i in text) == shown.split("e")[0]
+
+
+def test_a_long_prime_goes_through_in_chunks_with_the_logits_of_one_forward(monkeypatch):
+    """priming's chunks carry the state from one to the next: their logits and final state are
+    the single forward's (prime's result for any length)."""
+    model = model_of("gru-2-layers-embedding")
+    ixs = np.random.default_rng(2).integers(len(CHARS), size=50)
+    logits, state, _ = model.forward(ixs[:-1].reshape(-1, 1), model.zero_state(1))
+    monkeypatch.setattr(sample, "PRIME_CHUNK", 7)
+    chunks = list(sample.priming(model, ixs, model.zero_state(1)))
+    assert len(chunks) == 7  # 49 characters, 7 at a time
+    np.testing.assert_allclose(np.concatenate([c[0] for c in chunks]), logits, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(sample.prime(model, ixs, model.zero_state(1)), state, rtol=0, atol=1e-12)
+    assert list(sample.priming(model, ixs[:1], model.zero_state(1))) == []
+
+
+def test_rows_keep_the_likeliest_characters_when_asked():
+    """Row.tops: at each step the `top` likeliest characters, likeliest first, with their
+    log-probabilities, which hold the chosen one's when it is among them."""
+    model = model_of("gru")
+    batch = Batch(model, CHARS)
+    ids = [batch.add([1], np.random.default_rng([3, i]), 20, top=top, greedy=i == 2) for i, top in enumerate((3, 0, 1))]
+    while len(batch):
+        batch.step()
+    three, none, one = (batch.rows[i] for i in ids)
+    assert none.tops == [] and len(three.tops) == len(one.tops) == 20
+    for ix, logp, (order, logps) in zip(three.made, three.logps, three.tops):
+        assert len(order) == 3 and np.all(np.diff(logps) <= 0) and np.exp(logps).sum() < 1
+        assert ix not in order or logps[list(order).index(ix)] == logp
+    assert all(order[0] == ix and logps[0] == logp for ix, logp, (order, logps) in zip(one.made, one.logps, one.tops))

@@ -128,8 +128,8 @@ class Choice:
 class Completion:
     """One request as it is answered: its settings (what the model thread needs: model, prompts,
     n, settings, rng, top, prompt_logprobs), then its choices as they are made, and the answer's
-    JSON, whole or in streamed chunks. `changed`, given by the server, is set() when something
-    new has come."""
+    JSON, whole or in streamed chunks. The server gives it two events (asyncio's): `changed`,
+    set when a streamed choice has grown or the request has ended, and `ended`."""
 
     def __init__(self, a, name, model, prompts):
         self.id, self.created = f"cmpl-{secrets.token_hex(12)}", int(time.time())
@@ -146,7 +146,7 @@ class Completion:
         self.prompt_parts = [None] * len(prompts)  # echo with logprobs: each prompt's (logps, tops)
         self.error = None
         self.over = False  # nothing more comes: answered, failed or abandoned
-        self.changed = None
+        self.changed = self.ended = None
 
     def rng(self, j):
         """Choice j of a prompt's random stream: `minrnn sample --seed S`'s sample j."""
@@ -163,8 +163,10 @@ class Completion:
             choice.tops += tops if tops is not None else [None] * len(indices)
         choice.finish = finish
         self.over = all(c.finish for c in self.choices)
-        if self.stream or self.over:  # a whole answer waits for the end alone
+        if self.stream:
             self.changed.set()
+        if self.over:
+            self.ended.set()
         return 1 if finish else 0
 
     def take_prompt(self, p, logps, tops):
@@ -173,6 +175,7 @@ class Completion:
     def fail(self, error):
         self.error, self.over = error, True
         self.changed.set()
+        self.ended.set()
 
     def open_rows(self):
         return sum(c.finish is None for c in self.choices)

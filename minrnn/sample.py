@@ -11,7 +11,6 @@ from .options import Option
 
 GREEDY_BELOW = 1e-6  # smaller temperatures overflow the logits; sampling at them is argmax anyway
 BYTES_PER_CHAR = 20  # what a generated character costs in memory: its index and its decoded text
-PRIME_CHUNK = 1024  # characters of a prime run through the model in one forward
 # the process's BLAS libraries, found once: threadpool_limits() reads /proc/self/maps at every call
 # (about 0.3 ms, several times a small model's step)
 _BLAS = ThreadpoolController()
@@ -102,21 +101,25 @@ def generate(model, rng, state, seed_ix, n, temperature=1.0, top_k=0, greedy=Fal
 def prime(model, ixs, state):
     """Run the model over a priming text's indices; the state after all but the last, which
     the caller feeds to `generate` as its seed."""
-    for _, state in priming(model, ixs, state):
+    for _, state in priming(Stepper(model, state), ixs, len(ixs)):
         pass
     return state
 
 
-def priming(model, ixs, state):
-    """`prime` a chunk at a time: for each PRIME_CHUNK characters of ixs[:-1], one forward, which
-    yields its logits (T, V), the model's prediction of each next character, and the state after
-    it. A chunk's activations are all a long prime ever holds, and a caller can do other work
-    between chunks."""
-    ixs = np.asarray(ixs)
-    for start in range(0, len(ixs) - 1, PRIME_CHUNK):
-        chunk = ixs[start:min(start + PRIME_CHUNK, len(ixs) - 1)]
-        logits, state, _ = model.forward(chunk.reshape(-1, 1), np.asarray(state, model.dtype))
-        yield logits, state
+def priming(stepper, ixs, chunk):
+    """`prime` through `stepper` (one row, entering in its state): the generation step, a
+    character at a time, which costs a long text no more memory than a short one, and a short
+    one no more than its characters (the training forward transposes every weight at each call,
+    30 times a 4-character prime's maths). Yields for every `chunk` characters of ixs[:-1] their
+    logits (T, V), the model's prediction of each next character, and the state after them, so
+    that a caller can do other work between chunks."""
+    ixs = np.asarray(ixs, np.int64)
+    for start in range(0, len(ixs) - 1, chunk):
+        part = ixs[start:min(start + chunk, len(ixs) - 1)]
+        logits = np.empty((len(part), stepper.logits.shape[-1]), stepper.dtype)
+        for t in range(len(part)):
+            logits[t] = stepper.step(part[t:t + 1])
+        yield logits, stepper.state()
 
 
 class StopScan:

@@ -29,6 +29,9 @@ from .worker import Worker
 HINT = "minrnn serve needs Starlette and uvicorn: pip install 'minrnn[serve]'"
 KEY_VARIABLE = "MINRNN_API_KEY"
 SHUTDOWN_S = 5  # after SIGTERM or Ctrl-C, requests still open this long are cut off
+# a stream sends what is new at most this often: one write a step for each of 64 clients would
+# keep the event loop, and the GIL, from the model thread; a person reading sees no difference
+STREAM_EVERY_S = 0.02
 CHARACTERS = "minrnn.characters"  # where a request's handler leaves the characters it generated, for the log line
 
 OPTIONS = options.group(
@@ -151,7 +154,7 @@ def make_app(models, worker, key, limits):
 
     async def create_completion(request):
         completion = completions.judge(await read_body(request, limits.max_body), models, limits)
-        completion.changed = asyncio.Event()
+        completion.changed, completion.ended = asyncio.Event(), asyncio.Event()
         worker.submit(completion)
         if completion.stream:
             return StreamingResponse(events(completion, request.scope), media_type="text/event-stream",
@@ -166,9 +169,8 @@ def make_app(models, worker, key, limits):
         return JSONResponse(completion.answer())
 
     async def events(completion, scope):
-        """The server-sent events of a streamed completion: what is new each time the model
-        thread hands something over (one character, or more when the client reads slower than
-        the model writes), then data: [DONE]."""
+        """The server-sent events of a streamed completion: what is new since the last event,
+        as soon as something is (but STREAM_EVERY_S apart), then data: [DONE]."""
         try:
             while True:
                 await completion.changed.wait()
@@ -178,6 +180,8 @@ def make_app(models, worker, key, limits):
                     yield f"data: {_json(completion.error.json())}\n\n"
                 if completion.over:
                     break
+                with contextlib.suppress(asyncio.TimeoutError):  # a pause, cut short by the end
+                    await asyncio.wait_for(completion.ended.wait(), STREAM_EVERY_S)
             yield "data: [DONE]\n\n"
         finally:  # ended, or cancelled by Starlette when the client goes
             worker.cancel(completion)
@@ -241,7 +245,7 @@ async def answered(completion, receive):
     async def gone():
         while (await receive())["type"] != "http.disconnect":
             pass
-    waits = [asyncio.ensure_future(completion.changed.wait()), asyncio.ensure_future(gone())]
+    waits = [asyncio.ensure_future(completion.ended.wait()), asyncio.ensure_future(gone())]
     try:
         await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
     finally:

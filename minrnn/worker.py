@@ -13,6 +13,12 @@ import numpy as np
 
 from . import sample
 from .completions import ApiError
+from .model import Stepper
+
+# characters of prompts run through the model between two steps of the batch: a long prompt
+# delays the rows running by this many characters' time a step (about 0.1 ms each for a GRU
+# 2 x 256), not by its whole length
+PRIME_BETWEEN_STEPS = 64
 
 
 class Worker:
@@ -22,6 +28,8 @@ class Worker:
     def __init__(self, models, max_batch, max_queue):
         self.models, self.max_batch, self.max_queue = models, max_batch, max_queue
         self.batches = {name: sample.Batch(model.net, model.chars) for name, model in models.items()}
+        # one row each, through which prompts go one after another
+        self.primers = {name: Stepper(model.net, model.net.zero_state(1)) for name, model in models.items()}
         self.rows = 0  # the loop's count of the rows it handed over that have not ended
         self.running = 0  # rows in the batches now (the thread's count, shown by /health)
         self._inbox = collections.deque()  # ("add" | "cancel", completion) and ("end", None), from the loop
@@ -121,7 +129,8 @@ class Worker:
             what, completion = self._inbox.popleft()
             if what == "add":
                 model = self.models[completion.model]
-                self._waiting.extend(Group(completion, p, ixs, model.net) for p, ixs in enumerate(completion.prompts))
+                self._waiting.extend(Group(completion, p, ixs, model.net.zero_state(1))
+                                     for p, ixs in enumerate(completion.prompts))
             elif what == "cancel":
                 self._drop(lambda c: c is completion)
             else:
@@ -156,10 +165,9 @@ class Worker:
         return events
 
     def _prime(self, events):
-        """Admit waiting groups while their rows fit, and run primes through the model, at most
-        PRIME_CHUNK characters between two steps, so that a long prompt delays the rows running
-        by one chunk's time a step, not its whole time."""
-        budget = sample.PRIME_CHUNK
+        """Admit waiting groups while their rows fit, and run their prompts through the model,
+        one after another, PRIME_BETWEEN_STEPS characters between two steps."""
+        budget = PRIME_BETWEEN_STEPS
         while budget > 0:
             reserved = sum(g.completion.n for g in self._priming)
             if self._waiting and self.running + reserved + self._waiting[0].completion.n <= self.max_batch:
@@ -167,7 +175,7 @@ class Worker:
             if not self._priming:
                 return
             group = self._priming[0]
-            budget -= group.advance()
+            budget -= group.advance(self.primers[group.completion.model], budget)
             if group.state is not None:
                 self._priming.pop(0)
                 self._start(group, events)
@@ -214,25 +222,28 @@ class Worker:
 class Group:
     """The n rows of one prompt of a request, while that prompt goes through the model."""
 
-    def __init__(self, completion, p, ixs, net):
+    def __init__(self, completion, p, ixs, zero_state):
         self.completion, self.p, self.ixs = completion, p, ixs
-        self.state = None if len(ixs) > 1 else net.zero_state(1)  # set once primed
-        self._chunks = sample.priming(net, ixs, net.zero_state(1))
-        self._at = 1  # the character the next chunk's first logits predict
+        self.zero_state = zero_state
+        self.state = zero_state if len(ixs) < 2 else None  # the state after ixs[:-1], once primed
+        self._at = 0  # characters primed
         # the prompt's own log-probabilities (echo with logprobs): None when not asked for
         self.prompt_logps, self.prompt_tops = ([], []) if completion.prompt_logprobs else (None, None)
 
-    def advance(self):
-        """Run the next chunk of the prompt through the model; the characters it took."""
+    def advance(self, primer, most):
+        """Run at most `most` more characters of the prompt through the model, on `primer` (a
+        Stepper of one row, which the groups use one after another); the characters it took."""
         if self.state is not None:
             return 0
-        logits, state = next(self._chunks)
-        T = len(logits)
+        if self._at == 0:
+            primer.restart(self.zero_state)
+        end = min(self._at + most, len(self.ixs) - 1)
+        (logits, state), = sample.priming(primer, self.ixs[self._at:end + 1], end - self._at)
         if self.prompt_tops is not None:
-            targets = self.ixs[self._at:self._at + T]
+            targets = self.ixs[self._at + 1:end + 1]
             self.prompt_logps += sample.log_softmax_at(logits, targets).tolist()
             self.prompt_tops += list(zip(*sample.likeliest(logits, self.completion.top)))
-        self._at += T
-        if self._at == len(self.ixs):
+        taken, self._at = end - self._at, end
+        if end == len(self.ixs) - 1:
             self.state = state
-        return T
+        return taken

@@ -4,9 +4,9 @@ strings end a row where they first occur and never show."""
 import numpy as np
 import pytest
 
+from minrnn import sample
 from minrnn.layers import softmax
 from minrnn.model import CharRNN, ModelConfig, Stepper
-from minrnn import sample
 from minrnn.sample import Batch, StopScan, pick
 
 MODELS = {"rnn": dict(cell="rnn"), "lstm": dict(cell="lstm"), "gru": dict(cell="gru"),
@@ -87,18 +87,20 @@ def test_stop_strings_end_rows_and_never_show():
         assert "".join(CHARS[i] for i in text) == shown.split("e")[0]
 
 
-def test_a_long_prime_goes_through_in_chunks_with_the_logits_of_one_forward(monkeypatch):
+def test_a_prime_goes_through_in_chunks_with_the_logits_of_one_forward():
     """priming's chunks carry the state from one to the next: their logits and final state are
-    the single forward's (prime's result for any length)."""
+    the chunked forward's over the whole prime (prime's result for any length)."""
     model = model_of("gru-2-layers-embedding")
     ixs = np.random.default_rng(2).integers(len(CHARS), size=50)
     logits, state, _ = model.forward(ixs[:-1].reshape(-1, 1), model.zero_state(1))
-    monkeypatch.setattr(sample, "PRIME_CHUNK", 7)
-    chunks = list(sample.priming(model, ixs, model.zero_state(1)))
+    stepper = Stepper(model, model.zero_state(3))
+    stepper.restart(model.zero_state(1))
+    chunks = list(sample.priming(stepper, ixs, 7))
     assert len(chunks) == 7  # 49 characters, 7 at a time
     np.testing.assert_allclose(np.concatenate([c[0] for c in chunks]), logits, rtol=0, atol=1e-12)
-    np.testing.assert_allclose(sample.prime(model, ixs, model.zero_state(1)), state, rtol=0, atol=1e-12)
-    assert list(sample.priming(model, ixs[:1], model.zero_state(1))) == []
+    np.testing.assert_allclose(chunks[-1][1], state, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(sample.prime(model, ixs, model.zero_state(1)), chunks[-1][1])
+    assert list(sample.priming(stepper, ixs[:1], 7)) == []
 
 
 def test_rows_keep_the_likeliest_characters_when_asked():

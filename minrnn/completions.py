@@ -15,6 +15,9 @@ from . import data, options
 from .errors import FieldError, MinrnnError
 from .options import Option
 
+# every stop string is looked for at every character of every choice that has it: a few short ones
+MOST_STOPS, LONGEST_STOP = 4, 100
+
 FIELDS = options.group(
     model=Option(str, None, "the model's name, as GET /v1/models lists it", unset="the only model served"),
     prompt=Option(str, None, "the text to continue; a list of texts: each continued, answered in order", many=True,
@@ -26,8 +29,9 @@ FIELDS = options.group(
                  above=0, high=1),
     top_k=Option(int, None, "sample among the k likeliest characters", above=0, unset="all"),
     n=Option(int, 1, "choices for each prompt, each drawn from a random stream of its own", above=0),
-    stop=Option(str, None, "text that ends a choice where it first appears (it is not shown)", many=True,
-                unset="none"),
+    stop=Option(str, None, f"text that ends a choice where it first appears (it is not shown); at most {MOST_STOPS}, "
+                f"each at most {LONGEST_STOP} characters", many=True, unset="none",
+                also=lambda s: f"is longer than {LONGEST_STOP} characters" if len(s) > LONGEST_STOP else None),
     seed=Option(int, None, "random seed: choice i of a prompt draws from the stream [seed, i], as `minrnn "
                 "sample --seed seed` draws its sample i", low=0, high=2**64 - 1, unset="a fresh stream"),
     stream=Option(bool, False, "send the text as it is made, as server-sent events, then data: [DONE]"),
@@ -83,6 +87,8 @@ def judge(body, models, limits):
             raise ApiError(400, f"{field}: {value} is more than this server's {flag}, {limit}", param=field)
     if not a.prompt:
         raise ApiError(400, "prompt: [] holds no text", param="prompt")
+    if a.stop and len(a.stop) > MOST_STOPS:
+        raise ApiError(400, f"stop: {len(a.stop)} strings are more than {MOST_STOPS}", param="stop")
     if len(a.prompt) * a.n > limits.max_batch + limits.max_queue:
         raise ApiError(400, f"prompt and n: {len(a.prompt)} x {a.n} choices are more than this server takes at "
                        f"once (--max-batch + --max-queue, {limits.max_batch + limits.max_queue})", param="n")

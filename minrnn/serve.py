@@ -175,9 +175,11 @@ def make_app(models, worker, key, limits):
             while True:
                 await completion.changed.wait()
                 completion.changed.clear()
-                yield "".join(f"data: {_json(chunk)}\n\n" for chunk in completion.chunks())
+                new = "".join(f"data: {_json(chunk)}\n\n" for chunk in completion.chunks())
                 if completion.error:
-                    yield f"data: {_json(completion.error.json())}\n\n"
+                    new += f"data: {_json(completion.error.json())}\n\n"
+                if new:  # (an empty chunk would end the chunked body)
+                    yield new
                 if completion.over:
                     break
                 with contextlib.suppress(asyncio.TimeoutError):  # a pause, cut short by the end

@@ -20,3 +20,13 @@ def test_train_speed_runs_the_trainer_s_step_over_its_shards(text_file, capsys):
     out = capsys.readouterr().out
     assert re.search(r"^gru-16x2-32x8 +2x\d +[\d,]+", out, re.M), out  # 32 streams: 2 shards by default
     assert re.search(r"^rnn-8x1-1x8 +1x1 +[\d,]+", out, re.M), out
+
+
+def test_serve_load_streams_from_a_real_server(capsys):
+    """benchmarks/serve_load.py: a tiny model served on 127.0.0.1, two levels of streaming clients."""
+    load_benchmark("serve_load").main(["--quick", "--levels", "1,4"])
+    out = capsys.readouterr().out
+    for clients in (1, 4):  # requests/s, characters/s, time to the first character, no error, memory
+        assert re.search(rf"^ +{clients} +{2 * clients} +[\d.]+ +[\d,]+ +[\d.]+ms +[\d.]+ms +0  [\d.]+, [\d.]+$",
+                         out, re.M), out
+    assert re.search(r"peak RSS [\d.]+ MB, \d+ log lines, exit code 0", out) and "4 clients: " in out, out

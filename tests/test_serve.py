@@ -57,11 +57,11 @@ class Server:
     def client(self, key=KEY):
         return openai.OpenAI(base_url=self.base, api_key=key, max_retries=0, timeout=60)
 
-    def request(self, method, path, body=None, key=KEY, headers=()):
-        """(status, parsed JSON) of one plain HTTP request."""
+    def request(self, method, path, body=None, key=KEY):
+        """(status, parsed JSON) of one plain HTTP request; key None: no Authorization header."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
         data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
-        conn.request(method, path, data, {**({"Authorization": f"Bearer {key}"} if key is not None else {}), **dict(headers)})
+        conn.request(method, path, data, {} if key is None else {"Authorization": f"Bearer {key}"})
         response = conn.getresponse()
         status, payload = response.status, response.read()
         conn.close()
@@ -82,7 +82,9 @@ class Server:
 
 @pytest.fixture(scope="module")
 def server(model):
-    server = Server(model, "--api-key", KEY, "--max-length", LONG, "--max-body", 10_000)
+    """Two models: the run folder, named `tiny`, and a copy of its checkpoint, `other`."""
+    (model.parent / "other.npz").write_bytes((model / "best.npz").read_bytes())
+    server = Server(model, model.parent / "other.npz", "--api-key", KEY, "--max-length", LONG, "--max-body", 10_000)
     yield server
     assert server.stop() == 0
 
@@ -90,7 +92,7 @@ def server(model):
 def stream_open(server, body):
     """A streamed completion read by hand: (connection, response) once its headers have come."""
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
-    conn.request("POST", "/v1/completions", json.dumps({**body, "stream": True}),
+    conn.request("POST", "/v1/completions", json.dumps({"model": "tiny", **body, "stream": True}),
                  {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"})
     response = conn.getresponse()
     assert response.status == 200
@@ -136,8 +138,11 @@ def test_openai_client_completes_streams_and_lists(server, model):
     assert [c.index for c in two.choices] == [0, 1, 2, 3] and two.choices[0].text == choice.text
     assert two.usage.prompt_tokens == 6
 
+    other = client.completions.create(model="other", prompt=PROMPT, max_tokens=40, seed=3, n=3)
+    assert [c.text for c in other.choices] == [c.text for c in three.choices]  # the same weights
+
     listed = client.models.list().data
-    assert [m.id for m in listed] == [model.name] and listed[0].cell == "gru" and listed[0].hidden == 32
+    assert [m.id for m in listed] == [model.name, "other"] and listed[0].cell == "gru" and listed[0].hidden == 32
     assert set(listed[0].vocabulary) == set(make_text(20_000))
     assert client.models.retrieve(model.name).id == model.name
 
@@ -253,6 +258,9 @@ BAD = [  # (body, status, words its message holds, param)
     ({**GOOD, "logprobs": 6}, 400, ["logprobs: 6 must be in [0, 5]"], "logprobs"),
     ({**GOOD, "prompt": "THE quick"}, 400, ["prompt", "not in the model's vocabulary", "'E' 'H' 'T'"], "prompt"),
     ({**GOOD, "prompt": []}, 400, ["prompt", "no text"], "prompt"),
+    ({**GOOD, "stop": ["a", "b", "c", "d", "e"]}, 400, ["stop: 5 strings are more than 4"], "stop"),
+    ({**GOOD, "stop": "x" * 101}, 400, ["stop", "longer than 100 characters"], "stop"),
+    ({"prompt": PROMPT}, 400, ["model: this server serves 2 models (tiny, other); name one"], "model"),
     ({"model": "tiny"}, 400, ["prompt is missing"], None),
     ({**GOOD, "temprature": 0.5}, 400, ["'temprature'", "did you mean temperature"], None),
     ({**GOOD, "best_of": 3, "suffix": "x"}, 400, ["does not support best_of or suffix"], "best_of"),
@@ -268,6 +276,15 @@ def test_a_bad_request_is_refused_with_one_sentence(server, body, status, words,
     assert got == status and all(w in error["message"] for w in words), error
     assert "\n" not in error["message"] and error["param"] == param and error["type"] == "invalid_request_error"
     assert server.request("POST", "/v1/completions", {**GOOD, "max_tokens": 5})[0] == 200  # and it goes on
+
+
+def test_a_body_over_the_limit_is_413_without_a_declared_length(server):
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    conn.request("POST", "/v1/completions", (b"x" * 1000 for _ in range(11)),
+                 {"Authorization": f"Bearer {KEY}"}, encode_chunked=True)
+    response = conn.getresponse()
+    assert response.status == 413 and "--max-body" in json.loads(response.read())["error"]["message"]
+    conn.close()
 
 
 def test_neutral_values_of_unsupported_fields_and_nulls_are_accepted(server):

@@ -19,7 +19,9 @@ memory is flat after the first levels (the batch's buffers are a few hundred KB;
 request leaves behind may grow with the requests served).
 
 Everything stays on 127.0.0.1 and is bounded: --requests in all (shared out over the levels in
-proportion to the square root of their concurrency) and --timeout seconds a level.
+proportion to the square root of their concurrency) and --timeout seconds a level. First, for
+comparison, the batched step alone (no server, no HTTP) at the least and the most rows: the
+ratio no server with one model thread can exceed.
 """
 import argparse
 import asyncio
@@ -38,6 +40,7 @@ import numpy as np
 
 import minrnn
 from machine import describe
+from minrnn.sample import Batch, one_blas_thread
 
 LEVELS = (1, 8, 32, 64)
 # 65 characters, as many as tiny-shakespeare's: the output layer's size matters to the speed
@@ -145,6 +148,22 @@ async def level(port, clients, requests, length, timeout, seed):
     return time.perf_counter() - started, firsts, chars[0], errors[0]
 
 
+def engine_speed(model, rows, seconds):
+    """Characters/s of the batched step alone (sample.Batch.step, no server) with `rows` rows:
+    the ceiling of what the server's model thread makes at that concurrency. The median of 5."""
+    rates = []
+    for repeat in range(5):
+        batch = Batch(model.net, model.chars)
+        for i in range(rows):
+            batch.add([0], np.random.default_rng([repeat, i]), 10**9)
+        steps, started = 0, time.perf_counter()
+        while time.perf_counter() - started < seconds / 5:
+            batch.step()
+            steps += 1
+        rates.append(rows * steps / (time.perf_counter() - started))
+    return statistics.median(rates)
+
+
 def shares(total, levels):
     """Requests per level, `total` in all, in proportion to the square root of its clients (so
     that one client makes enough requests to be timed: 29, 81, 162 and 228 of 500), and at
@@ -179,6 +198,11 @@ def main(argv=None):
         c = loaded.net.config
         print(f"model: {c.cell} {c.layers} x {c.hidden}, vocabulary {len(loaded.chars)}"
               + ("" if a.model else " (untrained: one iteration; its speed is a trained one's)"))
+        with one_blas_thread():  # as in the server's model thread
+            alone = {rows: engine_speed(loaded, rows, 0.5 if a.quick else 5) for rows in (min(levels), max(levels))}
+        print(f"the batched step alone (no server, one thread): {alone[min(levels)]:,.0f} characters/s with "
+              f"{min(levels)} row(s), {alone[max(levels)]:,.0f} with {max(levels)}: "
+              f"{alone[max(levels)] / alone[min(levels)]:.1f}x")
         server = Server(model, max(levels))
         try:
             print(f"{'clients':>7} {'requests':>8} {'req/s':>7} {'chars/s':>9} {'TTFC p50':>9} {'p99':>7} "

@@ -238,6 +238,14 @@ def test_a_client_that_goes_frees_its_row(server):
                          for line in server.lines), 5, "the log line of the request cut short")
 
 
+def test_a_client_that_goes_before_a_whole_answer_frees_its_row(server):
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    conn.request("POST", "/v1/completions", json.dumps({**GOOD, "max_tokens": LONG}), {"Authorization": f"Bearer {KEY}"})
+    wait_for(lambda: server.health()["running"] == 1, 5, "the request to start")
+    conn.close()
+    wait_for(lambda: server.health()["rows"] == 0, 5, "the row to leave")
+
+
 # --- bad requests ------------------------------------------------------------------------------
 
 GOOD = {"model": "tiny", "prompt": PROMPT}

@@ -11,6 +11,7 @@ what comes back. Every request but /health's needs the key when one is set, and 
 line on stderr: method, path, status, characters generated, milliseconds."""
 import asyncio
 import contextlib
+import functools
 import hmac
 import ipaddress
 import json
@@ -70,8 +71,10 @@ def command(a):
     if not _loopback(sock) and not key:
         api.info(f"warning: listening on {where}, beyond this machine, without a key: anyone who reaches it can use "
                  f"the models; set --api-key or {KEY_VARIABLE}")
-    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=SHUTDOWN_S)
-    _stopping_server(uvicorn.Server)(config, worker).run(sockets=[sock])
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
+                                           timeout_graceful_shutdown=SHUTDOWN_S))
+    server.handle_exit = functools.partial(_stop, server, worker)  # the signals' handler
+    server.run(sockets=[sock])
     worker.join(SHUTDOWN_S)
     api.info("stopped")
 
@@ -124,23 +127,16 @@ def _loopback(sock):
     return ipaddress.ip_address(sock.getsockname()[0].split("%")[0]).is_loopback
 
 
-def _stopping_server(server_class):
-    """uvicorn.Server, stopping as minrnn stops: SIGTERM or Ctrl-C stops taking requests, ends
-    those in flight with what they have made, and the command exits 0 (uvicorn's own handler
-    would raise the signal again once stopped); a second Ctrl-C stops at once."""
-    class Server(server_class):
-        def __init__(self, config, worker):
-            super().__init__(config)
-            self.worker = worker
-
-        def handle_exit(self, sig, frame):
-            if self.should_exit and sig == signal.SIGINT:
-                self.force_exit = True
-            if not self.should_exit:
-                api.info("stopping: the requests in flight end now")
-            self.should_exit = True
-            self.worker.end()
-    return Server
+def _stop(server, worker, sig, frame):
+    """SIGTERM or Ctrl-C: stop taking requests and end those in flight with what they have made;
+    the command then exits 0 (uvicorn's own handler would raise the signal again once stopped).
+    A second Ctrl-C stops at once."""
+    if server.should_exit and sig == signal.SIGINT:
+        server.force_exit = True
+    if not server.should_exit:
+        api.info("stopping: the requests in flight end now")
+    server.should_exit = True
+    worker.end()
 
 
 def make_app(models, worker, key, limits):

@@ -27,17 +27,13 @@ class Worker:
 
     def __init__(self, models, max_batch, max_queue):
         self.models, self.max_batch, self.max_queue = models, max_batch, max_queue
-        self.batches = {name: sample.Batch(model.net, model.chars) for name, model in models.items()}
         # one row each, through which prompts go one after another
         self.primers = {name: Stepper(model.net, model.net.zero_state(1)) for name, model in models.items()}
         self.rows = 0  # the loop's count of the rows it handed over that have not ended
-        self.running = 0  # rows in the batches now (the thread's count, shown by /health)
         self._inbox = collections.deque()  # ("add" | "cancel", completion) and ("end", None), from the loop
         self._wake = threading.Event()
-        self._waiting = collections.deque()  # Groups whose rows wait for room in the batches
-        self._priming = []  # Groups whose prompt is going through the model
-        self._owners = {}  # (model name, row id) -> [completion, choice index, characters handed over]
         self._ending = False
+        self._reset()
         self._thread = threading.Thread(target=self._run, name="minrnn-model", daemon=True)
         self.loop = None
 
@@ -132,20 +128,29 @@ class Worker:
                 self._waiting.extend(Group(completion, p, ixs, model.net.zero_state(1))
                                      for p, ixs in enumerate(completion.prompts))
             elif what == "cancel":
-                self._drop(lambda c: c is completion)
+                self._drop(completion)
             else:
                 events += self._fail_all(ApiError(503, "the server is shutting down", "server_error",
                                                   code="shutting_down"), cut=True)
                 return True
         return False
 
-    def _drop(self, which):
-        """Rows and groups of the completions `which` picks leave, their rows freed now."""
-        self._waiting = collections.deque(g for g in self._waiting if not which(g.completion))
-        self._priming = [g for g in self._priming if not which(g.completion)]
+    def _reset(self):
+        """Nothing in hand: empty batches (new ones: a step that failed may have left one half
+        done), no group waiting."""
+        self.batches = {name: sample.Batch(model.net, model.chars) for name, model in self.models.items()}
+        self.running = 0  # rows in the batches now (the thread's count, shown by /health)
+        self._waiting = collections.deque()  # Groups whose rows wait for room in the batches
+        self._priming = []  # Groups whose prompt is going through the model
+        self._owners = {}  # (model name, row id) -> [completion, choice index, characters handed over]
+
+    def _drop(self, completion):
+        """The completion's rows and groups leave, its rows freed now."""
+        self._waiting = collections.deque(g for g in self._waiting if g.completion is not completion)
+        self._priming = [g for g in self._priming if g.completion is not completion]
         for name, batch in self.batches.items():
-            gone = [row_id for (model, row_id), (completion, _, _) in self._owners.items()
-                    if model == name and which(completion)]
+            gone = [row_id for (model, row_id), owner in self._owners.items()
+                    if model == name and owner[0] is completion]
             batch.drop(gone)
             for row_id in gone:
                 del batch.rows[row_id], self._owners[name, row_id]
@@ -161,7 +166,7 @@ class Worker:
         events = [("fail", completion, error) for completion in failing]
         events += [self._made(self.batches[name].rows[row_id], owner, "length")
                    for (name, row_id), owner in self._owners.items() if owner[0] not in failing]
-        self._drop(lambda c: True)
+        self._reset()
         return events
 
     def _prime(self, events):

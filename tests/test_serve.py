@@ -2,6 +2,7 @@
 of 127.0.0.1) answering OpenAI's own client, seeded completions that are `minrnn sample`'s text,
 many requests at once, clients that go, bad requests refused with the right status and one
 sentence, and SIGTERM or Ctrl-C ending it cleanly."""
+import asyncio
 import http.client
 import json
 import os
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -244,6 +246,41 @@ def test_a_client_that_goes_before_a_whole_answer_frees_its_row(server):
     wait_for(lambda: server.health()["running"] == 1, 5, "the request to start")
     conn.close()
     wait_for(lambda: server.health()["rows"] == 0, 5, "the row to leave")
+
+
+def test_a_failing_step_fails_the_requests_in_hand_and_the_next_is_answered(model, monkeypatch):
+    """The model thread in-process, without HTTP: a step that raises (a bug, no memory) answers
+    the requests it holds with a 500, and the thread goes on with new batches."""
+    from minrnn import completions, sample, serve
+    from minrnn.worker import Worker
+    models = serve.load_models([model])
+    limits = types.SimpleNamespace(max_length=100, max_batch=4, max_queue=4)
+    steps, step = [0], sample.Batch.step
+
+    def third_fails(self):
+        steps[0] += 1
+        if steps[0] == 3:
+            raise MemoryError("no memory left")
+        return step(self)
+    monkeypatch.setattr(sample.Batch, "step", third_fails)
+
+    async def ask_twice():
+        worker = Worker(models, limits.max_batch, limits.max_queue)
+        worker.start(asyncio.get_running_loop())
+        answered = []
+        for _ in range(2):
+            completion = completions.judge(json.dumps({"prompt": PROMPT, "max_tokens": 20}).encode(), models, limits)
+            completion.changed, completion.ended = asyncio.Event(), asyncio.Event()
+            worker.submit(completion)
+            await asyncio.wait_for(completion.ended.wait(), 10)
+            answered.append(completion)
+        worker.end()
+        worker.join(10)
+        return answered, worker.rows
+
+    (first, second), rows = asyncio.run(ask_twice())
+    assert first.error.status == 500 and first.error.message == "the model failed: MemoryError: no memory left"
+    assert second.error is None and len(second.answer()["choices"][0]["text"]) == 20 and rows == 0
 
 
 # --- bad requests ------------------------------------------------------------------------------

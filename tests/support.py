@@ -95,6 +95,8 @@ NUMERIC = {
               "--optimizer": ["lbfgs"], "--dtype": ["float16"], "--lr-schedule": ["linear"]},
     "sample": {"--length": ["0", "-1"], "--temperature": BAD_VALUES, "--top-k": ["0", "-1"],
                "--seed": ["-1"]},
+    "serve": {"--port": ["-1", "65536", "abc"], "--max-batch": ["0", "-1"], "--max-queue": ["-1", "x"],
+              "--max-length": ["0"], "--max-body": ["0", "1.5"]},
 }
 
 

@@ -101,6 +101,8 @@ def generate(model, rng, state, seed_ix, n, temperature=1.0, top_k=0, greedy=Fal
 def prime(model, ixs, state):
     """Run the model over a priming text's indices; the state after all but the last, which
     the caller feeds to `generate` as its seed."""
+    if len(ixs) < 2:  # (a Stepper's prepared weights cost more than nothing)
+        return state
     for _, state in priming(Stepper(model, state), ixs, len(ixs)):
         pass
     return state

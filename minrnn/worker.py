@@ -191,8 +191,7 @@ class Worker:
         if group.prompt_tops is not None:
             events.append(("prompt", completion, group.p, group.prompt_logps, group.prompt_tops))
         for j in range(completion.n):
-            row_id = batch.add(group.ixs, completion.rng(j), **completion.settings,
-                               state=group.state if len(group.ixs) else None)
+            row_id = batch.add(group.ixs, completion.rng(j), **completion.settings, state=group.state)
             self._owners[completion.model, row_id] = [completion, group.p * completion.n + j, 0]
             self.running += 1
 

@@ -188,13 +188,16 @@ def test_logprobs_and_echo(server):
 
 # --- seeds -------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("settings, flags", [({"temperature": 0.8, "seed": 5}, ["--temperature", "0.8", "--seed", "5"]),
-                                             ({"temperature": 0}, ["--greedy"]),
-                                             ({"seed": 0, "extra_body": {"top_k": 3}}, ["--top-k", "3"])])
-def test_a_seeded_completion_is_minrnn_samples_text(server, model, capsys, settings, flags):
-    code, out, _ = run(capsys, "sample", model, "--prime", PROMPT, "--length", 300, *flags)
-    served = server.client().completions.create(model="tiny", prompt=PROMPT, max_tokens=300, **settings)
-    assert code == 0 and out == PROMPT + served.choices[0].text + "\n"
+@pytest.mark.parametrize("prompt, settings, flags", [
+    (PROMPT, {"temperature": 0.8, "seed": 5}, ["--temperature", "0.8", "--seed", "5"]),
+    (PROMPT, {"temperature": 0}, ["--greedy"]),
+    (PROMPT, {"seed": 0, "extra_body": {"top_k": 3}}, ["--top-k", "3"]),
+    ("", {"seed": 2}, ["--seed", "2"]),  # no prompt: the first character drawn from the same stream
+])
+def test_a_seeded_completion_is_minrnn_samples_text(server, model, capsys, prompt, settings, flags):
+    code, out, _ = run(capsys, "sample", model, "--prime", prompt, "--length", 300, *flags)
+    served = server.client().completions.create(model="tiny", prompt=prompt, max_tokens=300, **settings)
+    assert code == 0 and out == prompt + served.choices[0].text + "\n"
 
 
 def test_a_seeded_request_alone_and_among_31_others_gives_the_same_text(server):

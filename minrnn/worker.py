@@ -17,8 +17,9 @@ from .model import Stepper
 
 # characters of prompts run through the model between two steps of the batch: a long prompt
 # delays the rows running by this many characters' time a step (about 0.1 ms each for a GRU
-# 2 x 256), not by its whole length
-PRIME_BETWEEN_STEPS = 64
+# 2 x 256), not by its whole length; the prompts going through share them, each at least
+# PRIME_SHARE (a short prompt behind a long one goes through at once), the oldest first
+PRIME_BETWEEN_STEPS, PRIME_SHARE = 32, 8
 
 
 class Worker:
@@ -171,18 +172,17 @@ class Worker:
 
     def _prime(self, events):
         """Admit waiting groups while their rows fit, and run their prompts through the model,
-        one after another, PRIME_BETWEEN_STEPS characters between two steps."""
+        PRIME_BETWEEN_STEPS characters between two steps, shared among them."""
+        while self._waiting and (self.running + sum(g.completion.n for g in self._priming)
+                                 + self._waiting[0].completion.n <= self.max_batch):
+            self._priming.append(self._waiting.popleft())
         budget = PRIME_BETWEEN_STEPS
-        while budget > 0:
-            reserved = sum(g.completion.n for g in self._priming)
-            if self._waiting and self.running + reserved + self._waiting[0].completion.n <= self.max_batch:
-                self._priming.append(self._waiting.popleft())
-            if not self._priming:
-                return
-            group = self._priming[0]
-            budget -= group.advance(self.primers[group.completion.model], budget)
-            if group.state is not None:
-                self._priming.pop(0)
+        share = max(PRIME_SHARE, budget // max(len(self._priming), 1))
+        for group in list(self._priming):
+            if budget > 0:
+                budget -= group.advance(self.primers[group.completion.model], min(share, budget))
+            if group.primed:
+                self._priming.remove(group)
                 self._start(group, events)
 
     def _start(self, group, events):
@@ -228,26 +228,25 @@ class Group:
 
     def __init__(self, completion, p, ixs, zero_state):
         self.completion, self.p, self.ixs = completion, p, ixs
-        self.zero_state = zero_state
-        self.state = zero_state if len(ixs) < 2 else None  # the state after ixs[:-1], once primed
+        self.state = zero_state  # after the characters primed so far: ixs[:-1] once primed
         self._at = 0  # characters primed
         # the prompt's own log-probabilities (echo with logprobs): None when not asked for
         self.prompt_logps, self.prompt_tops = ([], []) if completion.prompt_logprobs else (None, None)
 
+    @property
+    def primed(self):
+        return self._at >= len(self.ixs) - 1
+
     def advance(self, primer, most):
         """Run at most `most` more characters of the prompt through the model, on `primer` (a
-        Stepper of one row, which the groups use one after another); the characters it took."""
-        if self.state is not None:
+        Stepper of one row, which the groups take turns on); the characters it took."""
+        if self.primed:
             return 0
-        if self._at == 0:
-            primer.restart(self.zero_state)
         end = min(self._at + most, len(self.ixs) - 1)
-        (logits, state), = sample.priming(primer, self.ixs[self._at:end + 1], end - self._at)
+        primer.restart(self.state)
+        (logits, self.state), = sample.priming(primer, self.ixs[self._at:end + 1], end - self._at)
         if self.prompt_tops is not None:
-            targets = self.ixs[self._at + 1:end + 1]
-            self.prompt_logps += sample.log_softmax_at(logits, targets).tolist()
+            self.prompt_logps += sample.log_softmax_at(logits, self.ixs[self._at + 1:end + 1]).tolist()
             self.prompt_tops += list(zip(*sample.likeliest(logits, self.completion.top)))
         taken, self._at = end - self._at, end
-        if end == len(self.ixs) - 1:
-            self.state = state
         return taken

@@ -13,7 +13,7 @@ import sys
 import textwrap
 import time
 
-from . import __version__, api, classic, curves, evaluate, options, outfile, plan, sample, tune
+from . import __version__, api, classic, curves, evaluate, options, outfile, plan, sample, serve, tune
 from .api import info
 from .errors import FACE, MinrnnError
 from .progress import StopSignal
@@ -162,6 +162,11 @@ COMMANDS = {
     "plot": Command(cmd_plot, curves.OPTIONS, "loss curves of one or more runs (needs minrnn[plot])",
                     "Training and validation loss against iterations and against minutes, from each run "
                     "folder's log.csv, runs overlaid."),
+    "serve": Command(serve.command, serve.OPTIONS, "an OpenAI-compatible completions server (needs minrnn[serve])",
+                     "Serve models over HTTP with OpenAI's completions API (POST /v1/completions, GET /v1/models, "
+                     "GET /health), so that the official openai client and the tools that speak it work unchanged "
+                     "with base_url http://HOST:PORT/v1. Requests running at once share one batched step per "
+                     "character. SIGTERM or Ctrl-C ends the requests in flight and exits 0."),
     "tune": Command(tune.command, tune.OPTIONS, "a search over models on Ray Tune (needs minrnn[tune])",
                     "Train many models on one text, a few at a time on this machine's cores or on a Ray cluster, "
                     "stopping the weak ones early (ASHA, on the validation loss of each evaluation); each trial "

@@ -311,6 +311,11 @@ class Stepper:
         return np.stack([np.stack([np.reshape(a, (self.n, self.H)) for a in slots[self.slot][:self.S]])
                          for _, _, _, slots, _ in self.layers])
 
+    def restart(self, state):
+        """Start again with other rows, entering with `state` (as model.zero_state(N) shapes it):
+        the weights prepared once serve them too."""
+        self._set(np.asarray(state, self.dtype))
+
     def take(self, rows):
         """Keep these rows (indices into the current ones), in this order; a row may repeat."""
         rows = np.asarray(rows, np.intp)

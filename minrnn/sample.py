@@ -196,6 +196,14 @@ def log_softmax_at(logits, ix):
     return log_softmax(logits)[np.arange(len(ix)), ix]
 
 
+def likeliest(logits, k):
+    """The k likeliest next characters of each row of logits (N, V) and their log-probabilities,
+    likeliest first (ties in vocabulary order): two (N, k) arrays."""
+    logp = log_softmax(logits)
+    order = np.argsort(-logp, axis=1, kind="stable")[:, :k]
+    return order, np.take_along_axis(logp, order, axis=1)
+
+
 def generate(model, rng, state, seed_ix, n, temperature=1.0, top_k=0, greedy=False):
     """min-char-rnn's sample(h, seed_ix, n) at batch 1: feed seed_ix, pick the next character
     with one uniform draw from rng (a Generator or a RandomState), feed that, n times, one cell
@@ -212,11 +220,29 @@ def generate(model, rng, state, seed_ix, n, temperature=1.0, top_k=0, greedy=Fal
 
 def prime(model, ixs, state):
     """Run the model over a priming text's indices; the state after all but the last, which
-    the caller feeds to `generate` as its seed. The whole text goes through in one call."""
-    if len(ixs) < 2:
+    the caller feeds to `generate` as its seed."""
+    if len(ixs) < 2:  # (a Stepper's prepared weights cost more than nothing)
         return state
-    _, state, _ = model.forward(np.asarray(ixs[:-1]).reshape(-1, 1), np.asarray(state, model.dtype))
+    for _, state in priming(Stepper(model, state), ixs, len(ixs)):
+        pass
     return state
+
+
+def priming(stepper, ixs, chunk):
+    """`prime` through `stepper` (one row, entering in its state): the generation step, a
+    character at a time, which costs a long text no more memory than a short one, and a short
+    one no more than its characters (the training forward transposes every weight at each call,
+    30 times a 4-character prime's maths), and gives the text the same arithmetic whoever primes
+    it (minrnn sample, minrnn serve). Yields for every `chunk` characters of ixs[:-1] their
+    logits (T, V), the model's prediction of each next character, and the state after them, so
+    that a caller can do other work between chunks."""
+    ixs = np.asarray(ixs, np.int64)
+    for start in range(0, len(ixs) - 1, chunk):
+        part = ixs[start:min(start + chunk, len(ixs) - 1)]
+        logits = np.empty((len(part), stepper.logits.shape[-1]), stepper.dtype)
+        for t in range(len(part)):
+            logits[t] = stepper.step(part[t:t + 1])
+        yield logits, stepper.state()
 
 
 class StopScan:
@@ -276,11 +302,13 @@ class Batch:
     def __len__(self):
         return len(self.ids)
 
-    def add(self, primed, rng, length, temperature=1.0, top_k=0, top_p=1.0, greedy=False, stop=(), state=None):
+    def add(self, primed, rng, length, temperature=1.0, top_k=0, top_p=1.0, greedy=False, stop=(), state=None,
+            top=0):
         """A new row, after the prime `primed` (indices; empty: its first character drawn from
         rng), to make `length` characters; `state`: the model's state after primed[:-1], when the
-        caller has it (rows of one prime share it). A temperature below GREEDY_BELOW is greedy.
-        Returns the row's id."""
+        caller has it (rows of one prime share it); `top`: how many of the likeliest characters
+        to keep, with their log-probabilities, at each step (Row.tops). A temperature below
+        GREEDY_BELOW is greedy. Returns the row's id."""
         if not len(primed):
             primed = [int(rng.integers(len(self.chars)))]
         if state is None:
@@ -288,7 +316,7 @@ class Batch:
                 state = prime(self.model, primed, self.model.zero_state(1))
         greedy = bool(greedy or temperature < GREEDY_BELOW)
         row = Row(self._next_id, rng, length, 1.0 if greedy else temperature, top_k, top_p, greedy,
-                  StopScan(stop) if any(stop) else None)
+                  StopScan(stop) if any(stop) else None, top)
         self._next_id += 1
         self.stepper.append(state)
         self.ids.append(row.id)
@@ -338,6 +366,11 @@ class Batch:
             logits = self.stepper.step(self.feed)
             picks = pick(logits, self.uniform(rows), *self.settings(rows))
             logp = log_softmax_at(logits, picks)
+            topped = [i for i, row in enumerate(rows) if row.top]
+            if topped:
+                k = max(rows[i].top for i in topped)
+                for i, order, lp in zip(topped, *likeliest(logits[topped], k)):
+                    rows[i].tops.append((order[:rows[i].top], lp[:rows[i].top]))
         ended = [row.id for row, ix, lp in zip(rows, picks.tolist(), logp.tolist()) if row.take(ix, lp, self.chars[ix])]
         self.feed = picks
         if ended:
@@ -348,11 +381,12 @@ class Batch:
 class Row:
     """One sample of a Batch: its settings, its random stream (drawn by the Batch), what it has made."""
 
-    def __init__(self, row_id, rng, length, temperature, top_k, top_p, greedy, scan):
+    def __init__(self, row_id, rng, length, temperature, top_k, top_p, greedy, scan, top=0):
         self.id, self.rng, self.length = row_id, rng, length
         self.temperature, self.top_k, self.top_p, self.greedy = temperature, top_k or 0, top_p, greedy
         self.scan = scan  # a StopScan where the row has stop strings
         self.made, self.logps = [], []  # indices and their log-probabilities (temperature 1)
+        self.top, self.tops = top, []  # at each step: (the `top` likeliest indices, their log-probabilities)
         self.finish = None  # "stop" or "length" once it ends
 
     def take(self, ix, logp, ch):

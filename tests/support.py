@@ -96,6 +96,8 @@ NUMERIC = {
     "sample": {"--length": ["0", "-1"], "--temperature": ["-1", "-0.5", "nan", "inf", "abc", ""],
                "--top-k": ["0", "-1"], "--top-p": ["0", "1.5", "-0.1", "nan"], "--num-samples": ["0", "-2", "1.5"],
                "--beam": ["0", "-1"], "--seed": ["-1"]},
+    "serve": {"--port": ["-1", "65536", "abc"], "--max-batch": ["0", "-1"], "--max-queue": ["-1", "x"],
+              "--max-length": ["0"], "--max-body": ["0", "1.5"]},
 }
 
 

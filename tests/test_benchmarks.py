@@ -30,3 +30,13 @@ def test_sample_speed_reports_every_row_and_the_targets(capsys):
         assert re.search(rf" {rows} +[\d,]+", out), out
     assert re.search(r"^rnn-8x1-float64: N=32 makes [\d.]+x the chars/s of N=1 \(target 10x\)", out, re.M), out
     assert re.search(r"^gru-8x2-float32: beam K=8 makes [\d.]+x the chars/s of N=8 sampling", out, re.M), out
+
+
+def test_serve_load_streams_from_a_real_server(capsys):
+    """benchmarks/serve_load.py: a tiny model served on 127.0.0.1, two levels of streaming clients."""
+    load_benchmark("serve_load").main(["--quick", "--levels", "1,4"])
+    out = capsys.readouterr().out
+    for clients in (1, 4):  # requests/s, characters/s, time to the first character, no error, memory
+        assert re.search(rf"^ +{clients} +{2 * clients} +[\d.]+ +[\d,]+ +[\d.]+ms +[\d.]+ms +0  [\d.]+, [\d.]+$",
+                         out, re.M), out
+    assert re.search(r"peak RSS [\d.]+ MB, \d+ log lines, exit code 0", out) and "4 clients: " in out, out

@@ -179,3 +179,35 @@ def test_same_seed_same_samples_and_sample_i_whatever_n():
     four, eight = made(model, length=40, seed=9, n=4), made(model, length=40, seed=9, n=8)
     assert four == eight[:4] and four == made(model, length=40, seed=9, n=4)
     assert len({s.text for s in eight}) == 8 and made(model, length=40, seed=10, n=4) != four
+
+
+def test_a_prime_goes_through_in_chunks_with_the_logits_of_one_forward():
+    """priming's chunks carry the state from one to the next: their logits and final state are
+    the chunked forward's over the whole prime (prime's result for any length)."""
+    model = model_of("gru-2-layers-embedding")
+    ixs = np.random.default_rng(2).integers(len(CHARS), size=50)
+    logits, state, _ = model.forward(ixs[:-1].reshape(-1, 1), model.zero_state(1))
+    stepper = Stepper(model, model.zero_state(3))
+    stepper.restart(model.zero_state(1))
+    chunks = list(sample.priming(stepper, ixs, 7))
+    assert len(chunks) == 7  # 49 characters, 7 at a time
+    np.testing.assert_allclose(np.concatenate([c[0] for c in chunks]), logits, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(chunks[-1][1], state, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(sample.prime(model, ixs, model.zero_state(1)), chunks[-1][1])
+    assert list(sample.priming(stepper, ixs[:1], 7)) == []
+
+
+def test_rows_keep_the_likeliest_characters_when_asked():
+    """Row.tops: at each step the `top` likeliest characters, likeliest first, with their
+    log-probabilities, which hold the chosen one's when it is among them."""
+    model = model_of("gru")
+    batch = Batch(model, CHARS)
+    ids = [batch.add([1], np.random.default_rng([3, i]), 20, top=top, greedy=i == 2) for i, top in enumerate((3, 0, 1))]
+    while len(batch):
+        batch.step()
+    three, none, one = (batch.rows[i] for i in ids)
+    assert none.tops == [] and len(three.tops) == len(one.tops) == 20
+    for ix, logp, (order, logps) in zip(three.made, three.logps, three.tops):
+        assert len(order) == 3 and np.all(np.diff(logps) <= 0) and np.exp(logps).sum() < 1
+        assert ix not in order or logps[list(order).index(ix)] == logp
+    assert all(order[0] == ix and logps[0] == logp for ix, logp, (order, logps) in zip(one.made, one.logps, one.tops))

@@ -27,7 +27,7 @@ def files(tmp_path_factory):
 def test_bad_number(tmp_path, capsys, files, command, flag, value):
     corpus, run_dir = files
     base = {"classic": ["classic", corpus], "train": ["train", corpus, "--out", tmp_path / "o"],
-            "sample": ["sample", run_dir]}[command]
+            "sample": ["sample", run_dir], "serve": ["serve", run_dir]}[command]
     code, out, err = main(capsys, *base, flag, value)
     assert_argparse_error(code, err, flag)
     assert out == ""

@@ -6,6 +6,7 @@ argparse only parses: every option's flag, help, default and valid values come f
 definition, and the API judges a call by the same definitions."""
 import argparse
 import dataclasses
+import json
 import signal
 import sys
 import textwrap
@@ -65,18 +66,23 @@ def cmd_sample(a):
                           f"({e.encoding}) cannot show; set PYTHONIOENCODING=utf-8", exit_code=1) from None
 
 
+def api_said(a, options):
+    """The options given on the command line that the API takes too, as keywords."""
+    return a.said({name for name, option in options.items() if option.api})
+
+
 def cmd_eval(a):
     model = api.load(a.path)
-    result = model.evaluate(**a.said(evaluate.OPTIONS))
+    result = model.evaluate(**api_said(a, evaluate.OPTIONS))
     say_which(model)
-    print(result)
+    print(json.dumps({"checkpoint": str(model.path), **result.as_dict()}) if a.json else result)
 
 
 def cmd_viz(a):
     started = time.perf_counter()
     outfile.check(a.out)
     model = api.load(a.path)
-    shown = model.viz(**a.said({name for name, option in page.OPTIONS.items() if option.api}))
+    shown = model.viz(**api_said(a, page.OPTIONS))
     shown.save(a.out)
     say_which(model)
     info(f"wrote {a.out}: {len(shown.html.encode()) / 1e6:.1f} MB, {shown.characters:,} characters, {shown.model}, "

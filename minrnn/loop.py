@@ -316,7 +316,8 @@ def shown(t):
     """What the bar and the plain lines show beside the iteration: the time budget's minutes, the
     smoothed loss, the last validation loss (once there is one), the speed."""
     run, cfg = t.run, t.cfg
-    parts = (f"{run.elapsed_s / 60:.1f}/{cfg.minutes:g} min" if cfg.minutes else None, f"loss {run.smooth_loss:.3f}",
+    parts = (f"{min(run.elapsed_s / 60, cfg.minutes):.2f}/{cfg.minutes:g} min" if cfg.minutes else None,
+             f"loss {run.smooth_loss:.3f}",
              f"val {t.val_loss:.3f}" if math.isfinite(t.val_loss) else None, f"{t.speed() / 1000:.0f}k chars/s")
     return ", ".join(part for part in parts if part)
 

@@ -202,7 +202,7 @@ def test_the_bar_of_a_time_budget(tmp_path, corpus, monkeypatch):
     loop.train(Config(**TINY, minutes=0.1, eval_every=0, val_frac=0.0), *corpus, tmp_path / "r",
                clock=lambda: float(next(clock)))
     shown = screen.getvalue()
-    assert re.search(r"100%\|.*\| \d\d:\d\d<\d\d:\d\d, iteration \d+, 0\.1/0\.1 min, loss", shown), shown
+    assert re.search(r"100%\|.*\| \d\d:\d\d<\d\d:\d\d, iteration \d+, 0\.10/0\.1 min, loss", shown), shown
     assert "\r  0%|" in shown and "nan" not in shown and "val" not in shown
 
 

@@ -22,8 +22,13 @@ from minrnn.shards import Shards
 
 
 def loss(model, ix, shards, window, warmup):
+    """evaluate.loss_per_char with another window and warm-up (minrnn's own put back after)."""
+    kept = evaluate.WINDOW, evaluate.WARMUP
     evaluate.WINDOW, evaluate.WARMUP = window, warmup
-    return evaluate.loss_per_char(model, ix, shards)
+    try:
+        return evaluate.loss_per_char(model, ix, shards)
+    finally:
+        evaluate.WINDOW, evaluate.WARMUP = kept
 
 
 def main(argv=None):

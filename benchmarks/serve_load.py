@@ -54,7 +54,7 @@ def untrained_model(folder, hidden, layers, cell):
     text = "".join(rng.choice(list(ALPHABET), size=50_000))
     run = minrnn.train(text=text, out=Path(folder) / "model", cell=cell, hidden=hidden, layers=layers,
                        iterations=1, eval_every=0, quiet=True)
-    return run.folder
+    return run.path
 
 
 class Server:

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from . import beam, checkpoint, curves, evaluate as evaluation, loop, options, plan, runfolder
 from . import sample as sampling
+from .config import from_meta
 from .errors import MinrnnError, in_words
 from .options import PATH, Option
 from .viz import page
@@ -47,9 +48,10 @@ def _quiet(text):
 def train(a):
     """Train a model, as `minrnn train` does, and return the Run.
 
-    file: a text file's path (default ./input.txt if present, else Python's standard library
-    source; with resume, the run's own); text: the text itself instead, kept in the run folder
-    as text.txt. out: the run folder (default runs/<text>-<time>). resume: a run folder (or a
+    file: a text file's path, or a list of files and folders (every file below a folder, in
+    sorted order) read as one text (default ./input.txt if present, else Python's standard
+    library source; with resume, the run's own); text: the text itself instead, kept in the run
+    folder as text.txt. out: the run folder (default runs/<text>-<time>). resume: a run folder (or a
     Run) to continue exactly; init_from: a checkpoint or run folder whose weights a new run
     starts from. quiet: print nothing. on_eval: called with each evaluation's log row, after
     its checkpoint. The settings are `minrnn train --help`'s, as keywords: cell="lstm",
@@ -65,37 +67,70 @@ def train(a):
         f"run folder {settled.out}")
     result = loop.train(settled.cfg, settled.ix, settled.chars, settled.out, resume=settled.resume,
                         init=settled.init, quiet=a.quiet, on_eval=a.on_eval)
-    done = Run(result["out"], result["iteration"], result["best_val"], result["stopped_by"])
-    latest = done.folder / "latest.npz"
+    done = Run.trained(result["out"], result["stopped_by"])
+    latest = done.path / "latest.npz"
     if not latest.exists():
         say("stopped before the first iteration: nothing was saved")
     else:
         how = "interrupted; saved" if done.stopped_by == "interrupted" else "saved"
-        say(f"{how} at iteration {done.iterations}: {latest}"
-            + (f" (best val {done.best_val:.4f} nats/char)" if math.isfinite(done.best_val) else ""))
+        say(f"{how} at iteration {result['iteration']}: {latest}"
+            + (f" (best val {result['best_val']:.4f} nats/char)" if math.isfinite(result["best_val"]) else ""))
     return done
 
 
 class Run:
-    """A run folder, as train returns it: `best` and `latest` are its checkpoints' models, `log`
-    its log.csv, `plot()` its loss curves. It stands for its folder wherever a path is taken
-    (minrnn.load(run), train(resume=run))."""
+    """A run folder: `path`, the run's settings (`config`), its iteration and best validation
+    loss as its last checkpoint says (`iterations`, `best_val`); `best` and `latest` are its
+    checkpoints' models, `log` its log.csv, `plot()` its loss curves. minrnn.Run("runs/x") is the
+    run in that folder; train returns one, saying why it stopped (`stopped_by`). It stands for
+    its folder wherever a path is taken (minrnn.load(run), train(resume=run))."""
 
-    def __init__(self, folder, iterations, best_val, stopped_by):
-        self.folder = Path(folder)
-        self.iterations, self.best_val, self.stopped_by = iterations, best_val, stopped_by
+    @options.takes(options.group(path=Option(PATH, None, "a run folder, or `latest` beside run folders")),
+                   "minrnn.Run", positional=("path",))
+    def __init__(self, a):
+        self.path, self.stopped_by = runfolder.run_folder(a.path), None
+
+    @classmethod
+    def trained(cls, path, stopped_by):
+        """The Run a training run left in path (which holds no checkpoint if it stopped at once)."""
+        run = cls.__new__(cls)
+        run.path, run.stopped_by = Path(path), stopped_by
+        return run
+
+    def _meta(self):
+        latest = self.path / "latest.npz"
+        return checkpoint.read_meta(latest) if latest.is_file() else None
+
+    @property
+    def iterations(self):
+        """The iteration of the run's last checkpoint."""
+        meta = self._meta()
+        return meta["iteration"] if meta else 0
+
+    @property
+    def best_val(self):
+        """The best validation loss the run has had (nats/char; inf before its first)."""
+        meta = self._meta()
+        return meta["best_val"] if meta else math.inf
+
+    @property
+    def config(self):
+        """The run's settings (a config.Config), as its last checkpoint holds them."""
+        return from_meta(self._meta() or {}, self.path / "latest.npz")
 
     def __fspath__(self):
-        return str(self.folder)
+        return str(self.path)
 
     def __repr__(self):
-        best = f"{self.best_val:.4f} nats/char" if math.isfinite(self.best_val) else "none"
-        return f"Run({str(self.folder)!r}, iterations={self.iterations}, best val {best}, {self.stopped_by})"
+        meta = self._meta() or {"iteration": 0, "best_val": math.inf}
+        best = f"{meta['best_val']:.4f} nats/char" if math.isfinite(meta["best_val"]) else "none"
+        return (f"Run({str(self.path)!r}, iterations={meta['iteration']}, best val {best}"
+                + (f", {self.stopped_by})" if self.stopped_by else ")"))
 
     @property
     def best(self):
         """The model of the best validation loss (best.npz)."""
-        path = self.folder / "best.npz"
+        path = self.path / "best.npz"
         if not path.is_file():  # val_frac=0, or stopped before its first evaluation
             raise MinrnnError(f"{path}: no such checkpoint (a run saves it at an evaluation with a validation "
                               "loss); run.latest is its last checkpoint")
@@ -104,12 +139,12 @@ class Run:
     @property
     def latest(self):
         """The model as the run left it (latest.npz)."""
-        return load(self.folder / "latest.npz")
+        return load(self.path / "latest.npz")
 
     @property
     def log(self):
         """log.csv as {column: array}: iteration, elapsed_s, train_loss, val_loss."""
-        return runfolder.read_log(self.folder)
+        return runfolder.read_log(self.path)
 
     @options.takes(options.group(label=Option(str, None, "the run's name in the legend", unset="the folder's name")),
                    "Run.plot", positional=("label",))

@@ -13,6 +13,9 @@ outside this file knows that an older format existed. The formats:
   2  the model described on its own ("model"); the carried state as one array "state"
      (layers, 1 or 2, B, H); later versions of it added `shards`, `smooth_loss`, `warmup` and
      the budget to the saved settings
+  3  the run's text remembered ("text": its length and a hash, data.fingerprint), so that a resume
+     on another text is refused; its files as a list ("corpus", a string before: one path, or ''
+     for the built-in corpus); `skip_unknown` and `val_chars` among the saved settings
 """
 import json
 import math
@@ -25,12 +28,12 @@ from . import outfile
 from .errors import MinrnnError
 from .model import CharRNN, ModelConfig
 
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 META_KEY = "__meta__"
 # Settings that earlier checkpoints lack, with the value that reproduces what those runs did
 BEFORE_THEY_WERE_SAVED = {"shards": 1, "warmup": 0.0, "iterations": None, "epochs": None, "minutes": None,
-                          "checkpoint_every": None}
+                          "checkpoint_every": None, "skip_unknown": False, "val_chars": 0}
 ZERO_FOR_UNSET = ("init_scale", "lr_decay_every", "threads")  # format 1 and early format 2 wrote 0 for None
 
 
@@ -186,9 +189,16 @@ def upgrade(meta, path):
     if isinstance(config, dict):
         config = {k: None if k in ZERO_FOR_UNSET and v == 0 and not isinstance(v, bool) else v
                   for k, v in config.items()}
+        if isinstance(config.get("corpus"), str):  # before format 3, one path ('': the built-in corpus)
+            config["corpus"] = [config["corpus"]] if config["corpus"] else []
         meta["config"] = {**BEFORE_THEY_WERE_SAVED, **meta["model"], **config}
     meta.setdefault("smooth_loss", math.nan)  # before it was saved, a resume restarted the smoothing
     meta.setdefault("dropout_rng_state", None)  # format 1 had no dropout: a fresh generator serves
+    meta.setdefault("text", None)  # before format 3, the text was not remembered: any that fits serves
+    text = meta["text"]
+    if text is not None and not (isinstance(text, dict) and whole_number(text.get("characters"))
+                                 and isinstance(text.get("sha256"), str)):
+        raise MinrnnError(f"{path}: its metadata's text (the length and hash of the run's text) is not valid")
     meta["format_version"] = FORMAT_VERSION
     return meta
 

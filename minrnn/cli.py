@@ -106,18 +106,23 @@ def cmd_sample(a):
         info("interrupted: the text ends where it was")
 
 
+def api_said(a, options):
+    """The options given on the command line that the API takes too, as keywords."""
+    return a.said({name for name, option in options.items() if option.api})
+
+
 def cmd_eval(a):
     model = api.load(a.path)
-    result = model.evaluate(**a.said(evaluate.OPTIONS))
+    result = model.evaluate(**api_said(a, evaluate.OPTIONS))
     say_which(model)
-    print(result)
+    print(json.dumps({"checkpoint": str(model.path), **result.as_dict()}) if a.json else result)
 
 
 def cmd_viz(a):
     started = time.perf_counter()
     outfile.check(a.out)
     model = api.load(a.path)
-    shown = model.viz(**a.said({name for name, option in page.OPTIONS.items() if option.api}))
+    shown = model.viz(**api_said(a, page.OPTIONS))
     shown.save(a.out)
     say_which(model)
     info(f"wrote {a.out}: {len(shown.html.encode()) / 1e6:.1f} MB, {shown.characters:,} characters, {shown.model}, "

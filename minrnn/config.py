@@ -13,10 +13,14 @@ from . import data, options
 from .errors import FieldError, MinrnnError, said
 from .model import OPTIONS as MODEL_OPTIONS, ModelConfig
 from .optim import CLIPS, OPTIMIZERS
-from .options import Option
+from .options import PATH, Option
 
 SCHEDULES = ("constant", "step", "cosine")
 DEFAULT_EVAL_EVERY = 1000
+# An evaluation's cap on the validation text: at the defaults on 2 cores, about a twentieth of the
+# time between evaluations (7 s of 115 s; README, "Evaluation"); tinyshakespeare's 111k held-out
+# characters, and those of any text up to 5 MB, are read whole
+DEFAULT_VAL_CHARS = 500_000
 CHECKPOINT_MINUTES = 10  # latest.npz is written at least this often, so that a slow model still saves
 ARCHITECTURE = ("cell", "hidden", "layers", "embedding")  # what fixes the weights' shapes
 BUDGET = ("iterations", "epochs", "minutes")
@@ -56,8 +60,11 @@ class Config:
     seq_length: int = setting(int, 64, "characters per stream per iteration (truncated BPTT length)", above=0)
     batch_size: int = setting(int, 32, "parallel streams of the text", above=0)
     val_frac: float = setting(float, 0.1, "share of the text, at its end, held out for validation", low=0, below=1)
-    encoding: str = setting(str, "utf-8", "the text file's encoding", metavar="NAME", also=data.encoding_problem)
-    corpus: str = setting(str, "", "the text's path; '': the built-in corpus", cli=False, api=False)
+    encoding: str = setting(str, "utf-8", "the text files' encoding", metavar="NAME", also=data.encoding_problem)
+    skip_unknown: bool = setting(bool, False, "leave out the text's characters outside the vocabulary of "
+                                 "--init-from's checkpoint (counted and named)")
+    corpus: tuple = setting(PATH, (), "the text's files, in order; none: the built-in corpus", many=True,
+                            cli=False, api=False)
     # the optimisation
     optimizer: str = setting(str, "adam", "update rule", choices=tuple(OPTIMIZERS))
     lr: float = setting(float, 3e-3, "learning rate", above=0)
@@ -82,8 +89,10 @@ class Config:
     minutes: float | None = setting(float, None, "stop after this many minutes of training", above=0,
                                     resumable=True, unset="none")
     # what the run shows and saves; none of these changes what it computes
-    eval_every: int = setting(int, DEFAULT_EVAL_EVERY, "iterations between evaluations on the whole "
-                              "validation text; 0: only at the end", low=0, resumable=True)
+    eval_every: int = setting(int, DEFAULT_EVAL_EVERY, "iterations between evaluations on the validation "
+                              "text; 0: only at the end", low=0, resumable=True)
+    val_chars: int = setting(int, DEFAULT_VAL_CHARS, "characters of the validation text an evaluation reads (its "
+                             "first); 0: all of it", low=0, resumable=True)
     checkpoint_every: int | None = setting(int, None, "iterations between saves of latest.npz (and at least "
                                            f"every {CHECKPOINT_MINUTES} minutes)", above=0, resumable=True,
                                            unset=f"--eval-every's, or {DEFAULT_EVAL_EVERY} when it is 0")
@@ -139,6 +148,19 @@ def problem(name, value):
     return OPTIONS[name].problem(value)
 
 
+def meaningless(cfg):
+    """The settings that others make meaningless: (name, what to do instead) for each setting
+    away from its default that applies only when another setting says so."""
+    rules = (("lr_decay", cfg.schedule() == "step", f"to {said('lr_schedule', 'step')}: add it"),
+             ("lr_decay_every", cfg.schedule() == "step", f"to {said('lr_schedule', 'step')}: add it"),
+             ("momentum", cfg.optimizer == "sgd", f"to {said('optimizer', 'sgd')} (the others keep running averages "
+                                                  "of their own): add it"),
+             ("sample_length", cfg.sample_every > 0, f"when samples are printed: give {said('sample_every', 'N')}"),
+             ("warmup", cfg.has_budget(), f"as a share of a budget: give {BUDGET_WORDS}"))
+    return [(name, instead) for name, applies, instead in rules
+            if not applies and getattr(cfg, name) != getattr(DEFAULTS, name)]
+
+
 def check(cfg, source=None):
     """Every setting valid and meaningful, or a MinrnnError naming the first that is not; the
     same rules for the command line (source None) and a checkpoint's config (source names it)."""
@@ -147,27 +169,18 @@ def check(cfg, source=None):
         if why:
             raise FieldError(source or "config", name, getattr(cfg, name), why)
     where = f"{source}: " if source else ""
-
-    def only_with(name, condition, instead):
-        if getattr(cfg, name) != getattr(DEFAULTS, name) and not condition:
-            raise MinrnnError(f"{where}{said(name)} applies only {instead}, or leave it out")
-
     if cfg.n_shards() > cfg.batch_size:
         raise MinrnnError(f"{where}{said('shards', cfg.n_shards())} is more than {said('batch_size', cfg.batch_size)}: "
                           f"each shard needs a stream of its own; give at most {said('shards', cfg.batch_size)}")
     if cfg.schedule() == "step" and cfg.lr_decay_every is None:
         raise MinrnnError(f"{where}{said('lr_schedule', 'step')} needs {said('lr_decay_every', 'N')}, the iterations "
                           "between decays")
-    only_with("lr_decay", cfg.schedule() == "step", f"to {said('lr_schedule', 'step')}: add it")
-    only_with("lr_decay_every", cfg.schedule() == "step", f"to {said('lr_schedule', 'step')}: add it")
-    only_with("momentum", cfg.optimizer == "sgd", f"to {said('optimizer', 'sgd')} (the others keep running averages "
-                                                  "of their own): add it")
-    only_with("sample_length", cfg.sample_every > 0, f"when samples are printed: give {said('sample_every', 'N')}")
-    if not cfg.has_budget():
-        if cfg.lr_schedule == "cosine":
-            raise MinrnnError(f"{where}{said('lr_schedule', 'cosine')} lays the rate out over the budget: give "
-                              f"{BUDGET_WORDS}, or use {said('lr_schedule', 'constant')}")
-        only_with("warmup", False, f"as a share of a budget: give {BUDGET_WORDS}")
+    if not cfg.has_budget() and cfg.lr_schedule == "cosine":
+        raise MinrnnError(f"{where}{said('lr_schedule', 'cosine')} lays the rate out over the budget: give "
+                          f"{BUDGET_WORDS}, or use {said('lr_schedule', 'constant')}")
+    if meaningless(cfg):
+        name, instead = meaningless(cfg)[0]
+        raise MinrnnError(f"{where}{said(name)} applies only {instead}, or leave it out")
     return cfg
 
 
@@ -184,14 +197,18 @@ def from_meta(meta, path):
 
 def resumed(saved, given, path):
     """The run's config with what the command line may change on resume (the budget, what it
-    shows and saves) changed; any other flag that differs is refused. Returns (config, warnings)."""
+    shows and saves) changed; any other setting given that differs is refused. Only what was given
+    is judged: a saved setting that a change made meaningless (the run's --sample-length, when
+    --sample-every 0 is given) goes back to its default. Returns (config, warnings)."""
     clash = [f"{said(k)} ({getattr(saved, k)} in the run)" for k, v in given.items()
              if not OPTIONS[k].resumable and v != getattr(saved, k)]
     if clash:
         raise MinrnnError(f"{said('resume')} continues {path} as it was configured; these settings differ from "
                           "it: " + ", ".join(clash))
-    cfg = check(dataclasses.replace(saved, **given))
-    warnings = []
+    cfg = dataclasses.replace(saved, **given)
+    dropped = [name for name, _ in meaningless(cfg) if OPTIONS[name].resumable and name not in given]
+    cfg = check(dataclasses.replace(cfg, **{name: getattr(DEFAULTS, name) for name in dropped}))
+    warnings = [f"the run's {said(name, getattr(saved, name))} no longer applies and is left out" for name in dropped]
     moved = [said(k) for k in BUDGET if getattr(cfg, k) != getattr(saved, k)]
     if moved and (cfg.schedule() == "cosine" or cfg.warmup):
         warnings.append(f"the learning-rate schedule is laid out over the budget, and {', '.join(moved)} "

@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 from . import checkpoint, data
-from .config import BUDGET_WORDS, CHECKPOINT_MINUTES, check
+from .config import CHECKPOINT_MINUTES, check
 from .errors import FAILED, MinrnnError, said
 from .evaluate import loss_per_char
 from .memory import check_fits
@@ -58,11 +58,12 @@ class TrainingState:
         # dropout draws from a generator of its own, so that nothing else moves its masks
         return cls(model.zero_state(cfg.batch_size), np.random.default_rng([cfg.seed, 1]))
 
-    def checkpoint(self, model, opt, cfg, chars):
+    def checkpoint(self, model, opt, cfg, chars, text):
         """A checkpoint's (arrays, meta): parameters, optimizer state and carried state; the
-        config, the model's description, the vocabulary and this state's numbers."""
+        config, the model's description, the vocabulary, what identifies the run's text
+        (data.fingerprint) and this state's numbers."""
         arrays = dict(model.params, state=self.state, **{f"opt.{k}": v for k, v in opt.state().items()})
-        meta = {"config": dataclasses.asdict(cfg), "model": model.config.to_meta(), "vocab": chars,
+        meta = {"config": dataclasses.asdict(cfg), "model": model.config.to_meta(), "vocab": chars, "text": text,
                 **{name: getattr(self, name) for name in SAVED},
                 "dropout_rng_state": self.dropout_rng.bit_generator.state}
         return arrays, meta
@@ -115,6 +116,7 @@ class Training:
     validation loss."""
     cfg: object
     chars: list
+    text: dict  # what identifies the run's text (data.fingerprint), saved in its checkpoints
     folder: TrainingFolder
     progress: Progress
     shards: Shards
@@ -147,18 +149,29 @@ def step(shards, opt, x, y, state, cfg, dropout_rng=None):
     return loss, state
 
 
+def budget_shares(cfg, per_epoch, iteration, elapsed_s):
+    """The share used of each budget the run has, by name: of its iterations (--iterations, or
+    --epochs' worth) and of its time (--minutes)."""
+    return {name: share for name, share in (
+        ("iterations", cfg.iterations and iteration / cfg.iterations),
+        ("epochs", cfg.epochs and iteration / (cfg.epochs * per_epoch)),
+        ("minutes", cfg.minutes and elapsed_s / (60 * cfg.minutes))) if share is not None}
+
+
 def budget_used(cfg, per_epoch, iteration, elapsed_s):
-    """The share of the run's budget used: of its iterations (--iterations, or --epochs' worth)
-    or of its time (--minutes), whichever is further along; 0 without a budget. Training stops
-    at 1, and the schedule is laid out over it."""
-    shares = [0.0]
-    if cfg.iterations:
-        shares.append(iteration / cfg.iterations)
-    if cfg.epochs:
-        shares.append(iteration / (cfg.epochs * per_epoch))
-    if cfg.minutes:
-        shares.append(elapsed_s / (60 * cfg.minutes))
-    return max(shares)
+    """The share of the run's budget used: of whichever budget is furthest along; 0 without a
+    budget. Training stops at 1, and the schedule is laid out over it."""
+    return max(budget_shares(cfg, per_epoch, iteration, elapsed_s).values(), default=0.0)
+
+
+def spent(cfg, per_epoch, run, where):
+    """The error for a run resumed with its budget used: which budget ran out, and what to give."""
+    shares = budget_shares(cfg, per_epoch, run.iteration, run.elapsed_s)
+    out = [name for name, share in shares.items() if share >= 1]
+    said_out = [said(name, getattr(cfg, name)) + (f" ({run.elapsed_s / 60:.3g} minutes trained)" if name == "minutes"
+                                                  else f" (at iteration {run.iteration})") for name in out]
+    return MinrnnError(f"{where}: the run has used its budget: {' and '.join(said_out)} ran out; resume with a "
+                       f"larger {' and '.join(said(name) for name in out)} (a total for the run)")
 
 
 def learning_rate(cfg, iteration, used):
@@ -210,11 +223,12 @@ def watch(run, loss, cfg):
         raise diverged(run, cfg, f"loss {run.smooth_loss:.3g}, first loss {run.first_loss:.3g}")
 
 
-def save(path, run, model, opt, cfg, chars):
-    arrays, meta = run.checkpoint(model, opt, cfg, chars)
+def save(t, name):
+    """The run's checkpoint as `name` in its folder."""
+    arrays, meta = t.run.checkpoint(t.shards.model, t.opt, t.cfg, t.chars, t.text)
     if not all(np.isfinite(a).all() for a in arrays.values()):  # never write NaN over good work
-        raise diverged(run, cfg, "the parameters are no longer finite")
-    checkpoint.save(path, arrays, meta)
+        raise diverged(t.run, t.cfg, "the parameters are no longer finite")
+    checkpoint.save(t.folder.path / name, arrays, meta)
 
 
 def show_sample(progress, model, cfg, run, last_char, chars):
@@ -251,8 +265,7 @@ def train(cfg, ix, chars, out_dir, resume=False, init=None, quiet=False, clock=t
         if resume:
             run = TrainingState.restore(folder.path / "latest.npz", cfg, chars, model, opt)
             if budget_used(cfg, per_epoch, run.iteration, run.elapsed_s) >= 1:
-                raise MinrnnError(f"{folder.path}: the run has used its budget; resume with a larger "
-                                  f"{BUDGET_WORDS} (each a total for the run)")
+                raise spent(cfg, per_epoch, run, folder.path)
         else:
             run = TrainingState.fresh(cfg, model)
             if init is not None:
@@ -261,12 +274,14 @@ def train(cfg, ix, chars, out_dir, resume=False, init=None, quiet=False, clock=t
         folder.write_config(cfg)
         mark_latest(folder.path)
 
-        progress = Progress(None if total == math.inf else total, run.iteration, quiet)
+        progress = Progress(None if total == math.inf else total, run.iteration,
+                            budget_used(cfg, per_epoch, run.iteration, run.elapsed_s) if cfg.has_budget() else None,
+                            quiet)
         start, elapsed_before = clock(), run.elapsed_s
         # overflow and NaN are caught as divergence, with a message: numpy's warnings would be noise
         with (progress, StopSignal() as stop, Shards(model, cfg.shards, cfg.threads) as shards,
               np.errstate(all="ignore")):
-            t = Training(cfg, chars, folder, progress, shards, opt, run, val_ix, on_eval, stop,
+            t = Training(cfg, chars, data.fingerprint(ix), folder, progress, shards, opt, run, val_ix, on_eval, stop,
                          elapsed=lambda: elapsed_before + clock() - start, saved_at=run.iteration,
                          saved_s=run.elapsed_s, window_s=run.elapsed_s)
             while True:
@@ -287,8 +302,7 @@ def train(cfg, ix, chars, out_dir, resume=False, init=None, quiet=False, clock=t
                 watch(run, loss, cfg)
 
                 t.window_chars += B * T
-                progress.update(run.iteration, f"loss {run.smooth_loss:.3f} val {t.val_loss:.3f} "
-                                               f"{t.speed() / 1000:.0f}k chars/s")
+                progress.update(run.iteration, budget_used(cfg, per_epoch, run.iteration, run.elapsed_s), shown(t))
                 if cfg.sample_every and run.iteration % cfg.sample_every == 0 and not quiet:
                     show_sample(progress, model, cfg, run, int(y[-1, 0]), chars)
                 record(t)
@@ -296,6 +310,16 @@ def train(cfg, ix, chars, out_dir, resume=False, init=None, quiet=False, clock=t
                 record(t, end)
     return {"iteration": run.iteration, "stopped_by": end, "val_loss": t.val_loss, "best_val": run.best_val,
             "out": str(folder.path), "params": model.params}
+
+
+def shown(t):
+    """What the bar and the plain lines show beside the iteration: the time budget's minutes, the
+    smoothed loss, the last validation loss (once there is one), the speed."""
+    run, cfg = t.run, t.cfg
+    parts = (f"{min(run.elapsed_s / 60, cfg.minutes):.2f}/{cfg.minutes:g} min" if cfg.minutes else None,
+             f"loss {run.smooth_loss:.3f}",
+             f"val {t.val_loss:.3f}" if math.isfinite(t.val_loss) else None, f"{t.speed() / 1000:.0f}k chars/s")
+    return ", ".join(part for part in parts if part)
 
 
 def record(t, end=None):
@@ -312,7 +336,7 @@ def record(t, end=None):
         due_save = t.saved_at != run.iteration
     row = evaluation(t) if due_eval else None
     if due_save:
-        save(t.folder.path / "latest.npz", run, t.shards.model, t.opt, cfg, t.chars)
+        save(t, "latest.npz")
         t.saved_at, t.saved_s = run.iteration, run.elapsed_s
     if row is not None and t.on_eval is not None:
         call_on_eval(t.on_eval, {**row, "saved": t.saved_at == run.iteration}, t.stop)
@@ -332,18 +356,17 @@ def evaluation(t):
     """The validation loss (NaN without a validation split), logged with the training loss;
     best.npz saved when it is the best yet. Returns the log's row, with the best loss so far."""
     run, cfg, model, speed = t.run, t.cfg, t.shards.model, t.speed()
-    val_loss = (loss_per_char(model, t.val_ix, cfg.batch_size, cfg.seq_length, t.shards) if cfg.val_frac > 0
-                else math.nan)
+    val_loss = loss_per_char(model, t.val_ix[:cfg.val_chars or None], t.shards) if cfg.val_frac > 0 else math.nan
     row = {"iteration": run.iteration, "elapsed_s": round(run.elapsed_s, 3),
            "train_loss": round(run.smooth_loss, 5), "val_loss": round(val_loss, 5), "lr": t.opt.lr,
            "chars_per_s": round(speed)}
     t.folder.log(row)
     if t.progress.bar is None:
-        t.progress.line(f"iter {run.iteration}: loss {run.smooth_loss:.4f}, val {val_loss:.4f} nats/char "
-                        f"({val_loss / math.log(2):.4f} bits), {speed:.0f} chars/s")
+        validated = f", val {val_loss:.4f} nats/char ({val_loss / math.log(2):.4f} bits)" if cfg.val_frac > 0 else ""
+        t.progress.line(f"iter {run.iteration}: loss {run.smooth_loss:.4f}{validated}, {speed:.0f} chars/s")
     if val_loss < run.best_val:
         run.best_val = val_loss
-        save(t.folder.path / "best.npz", run, model, t.opt, cfg, t.chars)
+        save(t, "best.npz")
     t.evaluated_at, t.val_loss = run.iteration, val_loss
     t.window_s, t.window_chars = t.elapsed(), 0
     return {**row, "val_loss": val_loss, "best_val": run.best_val}

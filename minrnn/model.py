@@ -186,10 +186,16 @@ class CharRNN:
         logits, out_cache = layers.affine_forward(x.reshape(T * B, -1), p["Why"], p["by"])
         return logits, new_state, (embed_cache, caches, out_cache)
 
-    def loss(self, inputs, targets, state):
-        """Forward only: summed cross-entropy of a (T, B) chunk and the state after it."""
+    def loss(self, inputs, targets, state, scored=None):
+        """Forward only: summed cross-entropy of a (T, B) chunk (of the positions `scored` marks, a
+        (T, B) boolean array; None: all) and the state after it."""
         logits, state, _ = self.forward(inputs, state)
-        loss, _ = layers.softmax_loss(logits, targets.ravel())
+        targets = targets.ravel()
+        if scored is not None:
+            if not scored.any():
+                return 0.0, state
+            logits, targets = logits[scored.ravel()], targets[scored.ravel()]
+        loss, _ = layers.softmax_loss(logits, targets)
         return loss, state
 
     def loss_and_grads(self, inputs, targets, state, scale=1.0, masks=None, grad=None):

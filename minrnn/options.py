@@ -233,12 +233,11 @@ def judge(source, options, values, known=None):
                               + (f"did you mean {' or '.join(close)}?" if close else
                                  f"the settings are {', '.join(names)}"))
         option = options[name]
-        if option.many and (isinstance(value, str) or not isinstance(value, (list, tuple))) and value is not None:
-            value = [value]  # one value where a list goes: a list of one
-        why = option.problem(value)
+        one = option.many and (isinstance(value, str) or not isinstance(value, (list, tuple))) and value is not None
+        why = option.problem([value] if one else value)  # one value where a list goes: a list of one
         if why:
             raise FieldError(source, name, value, why)
-        out[name] = option.coerce(value)
+        out[name] = option.coerce([value] if one else value)
     return out
 
 

@@ -160,17 +160,24 @@ def _no_run_here(folder, missing):
     return MinrnnError(f"{folder}: a folder of runs, not a run; name one, newest first: {', '.join(names)}{more}")
 
 
-def resume_file(path):
-    """The checkpoint --resume continues: a run folder's latest.npz."""
+def run_folder(path):
+    """A run folder (or `latest` beside run folders), checked to hold the run's latest.npz."""
     path = follow(path)
-    if path.is_file():
-        raise MinrnnError(f"{path}: {said('resume')} takes a run folder (the {said('out')} of the run), not a "
-                          f"checkpoint file; to start from a checkpoint's weights use {said('init_from')}")
     if not path.exists():
         raise MinrnnError(f"{path}: no such run folder")
+    if not path.is_dir():
+        raise MinrnnError(f"{path}: not a run folder (the folder a run writes its checkpoints in)")
     if not (path / "latest.npz").is_file():
         raise _no_run_here(path, "latest.npz is missing")
-    return path / "latest.npz"
+    return path
+
+
+def resume_file(path):
+    """The checkpoint --resume continues: a run folder's latest.npz."""
+    if follow(path).is_file():
+        raise MinrnnError(f"{follow(path)}: {said('resume')} takes a run folder (the {said('out')} of the run), not a "
+                          f"checkpoint file; to start from a checkpoint's weights use {said('init_from')}")
+    return run_folder(path) / "latest.npz"
 
 
 def weights_file(path):

@@ -86,9 +86,12 @@ class Shards:
             grad += other
         return sum(loss for loss, _, _ in done), grad, _joined([s for _, _, s in done])
 
-    def loss(self, inputs, targets, state):
-        """CharRNN.loss over the shards: the summed loss and the state after the chunk."""
-        done = self._map(lambda k, s: self.model.loss(inputs[:, s], targets[:, s], state[:, :, s]), inputs.shape[1])
+    def loss(self, inputs, targets, state, scored=None):
+        """CharRNN.loss over the shards: the summed loss (of the positions `scored` marks, a (T, B)
+        boolean array; None: all) and the state after the chunk."""
+        def shard(k, s):
+            return self.model.loss(inputs[:, s], targets[:, s], state[:, :, s], None if scored is None else scored[:, s])
+        done = self._map(shard, inputs.shape[1])
         return sum(loss for loss, _ in done), _joined([s for _, s in done])
 
     def __enter__(self):

@@ -156,7 +156,7 @@ def test_trace_probabilities_are_the_models(cell, layers):
     logits, acts = model.trace(ix)
     probs = softmax(logits.astype(np.float64))
     p_self = analysis.p_self(probs, ix)
-    assert analysis.mean_nats(p_self) == pytest.approx(loss_per_char(model, ix, 1, 25), rel=1e-12)
+    assert analysis.mean_nats(p_self) == pytest.approx(loss_per_char(model, ix), rel=1e-12)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0)
     assert np.isnan(p_self[0]) and p_self[5] == probs[4, ix[5]]
     assert len(acts) == layers and all(set(a) == set(analysis.SIGNALS[cell]) for a in acts)

@@ -54,7 +54,7 @@ def test_train_sample_eval_match_the_command_line(capsys, tmp_path, text):
     assert code == 0, err
     done = minrnn.train(text, out=tmp_path / "api", quiet=True, **settings(flags))
     assert (done.iterations, done.stopped_by) == (24, "done")
-    assert done.folder == tmp_path / "api" and os.fspath(done) == str(tmp_path / "api")
+    assert done.path == tmp_path / "api" and os.fspath(done) == str(tmp_path / "api")
     for name in ("latest.npz", "best.npz"):
         a, b = arrays(tmp_path / "cli" / name), arrays(tmp_path / "api" / name)
         assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
@@ -84,7 +84,7 @@ def test_train_sample_eval_match_the_command_line(capsys, tmp_path, text):
 def test_viz_page_is_the_command_lines(capsys, tmp_path, trained):
     done, text = trained
     out = tmp_path / "p.html"
-    code, _, err = run(capsys, "viz", done.folder, "--text", text, "--length", 300, "--signals", "h", "--out", out)
+    code, _, err = run(capsys, "viz", done.path, "--text", text, "--length", 300, "--signals", "h", "--out", out)
     assert code == 0, err
     page = done.best.viz(text, length=300, signals=["h"])
     assert page.html == out.read_text("utf-8") and page.characters == 300
@@ -112,9 +112,9 @@ def test_reprs_say_what_they_are(trained):
     assert re.fullmatch(r"Run\('.*run', iterations=30, best val \d\.\d{4} nats/char, done\)", repr(done))
     model = done.best
     assert repr(model) == (f"Model(rnn, 1 x 8, vocabulary {len(model.chars)}, {model.net.theta.size:,} parameters, "
-                           f"float32, from '{done.folder / 'best.npz'}')")
+                           f"float32, from '{done.path / 'best.npz'}')")
     assert done.latest.path.name == "latest.npz"
-    unvalidated = minrnn.train(done.folder.parent / "t.txt", out=done.folder.parent / "noval", iterations=2,
+    unvalidated = minrnn.train(done.path.parent / "t.txt", out=done.path.parent / "noval", iterations=2,
                                val_frac=0, quiet=True, **TINY)
     with pytest.raises(MinrnnError, match="best.npz: no such checkpoint .*run.latest is its last checkpoint"):
         unvalidated.best
@@ -125,12 +125,12 @@ def test_text_given_as_a_string_is_kept_and_resumes(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     words = make_text(2000, seed=4)
     first = minrnn.train(text=words, iterations=10, quiet=True, **TINY)
-    assert first.folder.parent.name == "runs" and first.folder.name.startswith("text-")
-    assert (first.folder / "text.txt").read_text() == words
+    assert first.path.parent.name == "runs" and first.path.name.startswith("text-")
+    assert (first.path / "text.txt").read_text() == words
     second = minrnn.train(text=words, iterations=10, quiet=True, **TINY)  # the same second: another folder
-    assert second.folder != first.folder
+    assert second.path != first.path
     again = minrnn.train(resume=first, iterations=20, quiet=True)
-    assert again.iterations == 20 and again.folder == first.folder
+    assert again.iterations == 20 and again.path == first.path
 
 
 @pytest.mark.parametrize("call, message", [
@@ -154,7 +154,7 @@ def test_api_only_refusals(tmp_path, call, message):
 def test_numbers_of_numpy_and_ints_for_floats_are_the_command_lines(tmp_path, text):
     done = minrnn.train(text, out=tmp_path / "o", iterations=np.int64(2), lr=1, optimizer="sgd", quiet=True,
                         **TINY)
-    saved = checkpoint.load(done.folder / "latest.npz", names=())[1]["config"]
+    saved = checkpoint.load(done.path / "latest.npz", names=())[1]["config"]
     assert saved["lr"] == 1.0 and isinstance(saved["lr"], float) and saved["iterations"] == 2
 
 
@@ -221,7 +221,7 @@ def test_a_bad_run_is_refused_with_the_same_message(capsys, tmp_path, text, flag
 
 def test_resume_and_init_from_are_refused_alike(capsys, tmp_path, monkeypatch, trained):
     done, text = trained
-    holds = done.folder
+    holds = done.path
     cases = [
         (["--resume", holds, "--hidden", "16"], dict(resume=holds, hidden=16)),
         (["--resume", holds, "--init-from", holds], dict(resume=holds, init_from=holds)),
@@ -255,7 +255,7 @@ def test_sample_and_viz_refuse_what_the_command_line_refuses(capsys, trained):
     for flag, values in NUMERIC["sample"].items():
         name, option = next((name, option) for name, option in sample.OPTIONS.items() if option.dest == flag)
         for value in values:
-            code, _, err = run(capsys, "sample", done.folder, flag, value)
+            code, _, err = run(capsys, "sample", done.path, flag, value)
             why = re.fullmatch(rf"minrnn sample: error: argument {flag}: (?:'{re.escape(value)}'|{re.escape(value)}) "
                                r"(.*) \(see minrnn sample --help\)\n", err)
             assert code == 2 and why, err
@@ -263,10 +263,10 @@ def test_sample_and_viz_refuse_what_the_command_line_refuses(capsys, trained):
             with pytest.raises(MinrnnError) as e:
                 model.sample(**{name: value})
             assert str(e.value) == f"Model.sample: {name} = {value!r} {why.group(1)}"
-    for argv, call in ((["sample", done.folder, "--prime", "Ωmega"], lambda: model.sample(prime="Ωmega")),
-                       (["sample", done.folder, "--length", str(10**30)], lambda: model.sample(10**30)),
-                       (["viz", done.folder, "--signals", "h,q"], lambda: model.viz(signals="h,q")),
-                       (["eval", done.folder, done.folder / "log.csv"], lambda: model.evaluate(done.folder / "log.csv"))):
+    for argv, call in ((["sample", done.path, "--prime", "Ωmega"], lambda: model.sample(prime="Ωmega")),
+                       (["sample", done.path, "--length", str(10**30)], lambda: model.sample(10**30)),
+                       (["viz", done.path, "--signals", "h,q"], lambda: model.viz(signals="h,q")),
+                       (["eval", done.path, done.path / "log.csv"], lambda: model.evaluate(done.path / "log.csv"))):
         code, _, err = run(capsys, *argv)
         with pytest.raises(MinrnnError) as e:
             call()
@@ -294,8 +294,8 @@ def test_interrupt_saves_a_run_that_resumes_bit_identically(tmp_path, text, how)
 
     cut = minrnn.train(text, out=tmp_path / "cut", quiet=True, on_eval=interrupt, **run_settings)
     assert (cut.iterations, cut.stopped_by) == (10, "interrupted")
-    assert checkpoint.load(cut.folder / "latest.npz", names=())[1]["iteration"] == 10
+    assert checkpoint.load(cut.path / "latest.npz", names=())[1]["iteration"] == 10
     resumed = minrnn.train(resume=cut, quiet=True)
     assert (resumed.iterations, resumed.stopped_by) == (20, "done")
-    a, b = arrays(whole.folder / "latest.npz"), arrays(resumed.folder / "latest.npz")
+    a, b = arrays(whole.path / "latest.npz"), arrays(resumed.path / "latest.npz")
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)

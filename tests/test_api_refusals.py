@@ -29,7 +29,11 @@ def open_file(path):
 CASES = [
     # minrnn.train: the text, the folders, the callback, the settings
     ("train file None-like", lambda m: minrnn.train(123, out=m[4] / "o"), ["file = 123", "not a path"]),
-    ("train file list", lambda m: minrnn.train([m[2], m[2]], out=m[4] / "o"), ["file", "is a list; give one path"]),
+    ("train file list", lambda m: minrnn.train([m[2], 5], out=m[4] / "o"), ["file = [", "not a path"]),
+    ("train file missing", lambda m: minrnn.train([m[2], m[4] / "gone.txt"], out=m[4] / "o"), ["gone.txt: no such file"]),
+    ("train skip_unknown alone", lambda m: minrnn.train(m[2], out=m[4] / "o", skip_unknown=True),
+     ["skip_unknown applies only with init_from"]),
+    ("train val_chars", lambda m: minrnn.train(m[2], out=m[4] / "o", val_chars=-1), ["val_chars = -1", ">= 0"]),
     ("train file open", lambda m: minrnn.train(open_file(m[2]), out=m[4] / "o"), ["file", "open file", "t.txt"]),
     ("train file empty", lambda m: minrnn.train("", out=m[4] / "o"), ["file", "empty path"]),
     ("train text number", lambda m: minrnn.train(text=5, out=m[4] / "o"), ["text = 5", "not a string", "text="]),
@@ -47,10 +51,16 @@ CASES = [
     # minrnn.load
     ("load None", lambda m: minrnn.load(None), ["minrnn.load: path = None"]),
     ("load number", lambda m: minrnn.load(7), ["path = 7", "not a path"]),
-    ("load list", lambda m: minrnn.load([m[0].folder]), ["path", "is a list"]),
-    ("load open", lambda m: minrnn.load(open_file(m[0].folder / "best.npz")), ["path", "open file", "best.npz"]),
+    ("load list", lambda m: minrnn.load([m[0].path]), ["path", "is a list"]),
+    ("load open", lambda m: minrnn.load(open_file(m[0].path / "best.npz")), ["path", "open file", "best.npz"]),
     ("load missing", lambda m: minrnn.load(m[4] / "nothing"), ["nothing", "no such"]),
     ("load unknown keyword", lambda m: minrnn.load(m[0], best=True), ["no setting 'best'"]),
+    # minrnn.Run
+    ("Run nothing", lambda m: minrnn.Run(), ["minrnn.Run: path is missing"]),
+    ("Run number", lambda m: minrnn.Run(5), ["minrnn.Run: path = 5", "not a path"]),
+    ("Run missing", lambda m: minrnn.Run(m[4] / "nowhere"), ["nowhere: no such run folder"]),
+    ("Run file", lambda m: minrnn.Run(m[2]), ["t.txt: not a run folder"]),
+    ("Run folder of runs", lambda m: minrnn.Run(m[4]), ["a folder of runs, not a run", "run"]),
     # minrnn.plot and Run.plot
     ("plot nothing", lambda m: minrnn.plot(), ["give one or more runs"]),
     ("plot number", lambda m: minrnn.plot(5), ["runs", "not a path"]),
@@ -155,5 +165,6 @@ def test_a_text_run_into_a_folder_it_cannot_write_is_one_line(tmp_path, monkeypa
 def test_every_public_function_is_in_the_table():
     """Each public function and method taking arguments has cases above."""
     called = " ".join(name for name, _, _ in CASES)
-    for name in ("train", "load", "plot", "Run.plot", "sample", "stream", "evaluate", "viz", "Page.save", "Plot.save"):
+    for name in ("train", "load", "Run ", "plot", "Run.plot", "sample", "stream", "evaluate", "viz", "Page.save",
+                 "Plot.save"):
         assert name in called, name

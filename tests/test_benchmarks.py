@@ -40,3 +40,14 @@ def test_serve_load_streams_from_a_real_server(capsys):
         assert re.search(rf"^ +{clients} +{2 * clients} +[\d.]+ +[\d,]+ +[\d.]+ms +[\d.]+ms +0  [\d.]+, [\d.]+$",
                          out, re.M), out
     assert re.search(r"peak RSS [\d.]+ MB, \d+ log lines, exit code 0", out) and "4 clients: " in out, out
+
+
+def test_eval_windows_compares_each_window_with_one_stream(text_file, tmp_path, capsys):
+    import minrnn
+    minrnn.train(text_file, out=tmp_path / "run", iterations=2, quiet=True, cell="rnn", layers=1, hidden=8,
+                 batch_size=2, seq_length=8)
+    load_benchmark("eval_windows").main([str(tmp_path / "run"), str(text_file), "--windows", "500,1000",
+                                         "--warmups", "0,100", "--repeats", "1"])
+    out = capsys.readouterr().out
+    assert re.search(r"^one stream: \d\.\d{5} nats/char", out, re.M), out
+    assert len(re.findall(r"^ +(500|1000) +(0|100) +\d\.\d{5} +[+-]\d\.\d{4}% +[\d,]+$", out, re.M)) == 4, out

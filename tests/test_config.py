@@ -65,7 +65,7 @@ def test_every_flag_says_what_it_does_and_its_default(command):
 def test_train_help_shows_the_config_defaults():
     shown = options("train")
     for name, option in config.OPTIONS.items():
-        if option.cli:
+        if option.cli and option.kind is not bool:  # a switch is off unless given: no default to show
             assert shown[config.flag(name)].endswith(f"(default: {option.shown_default()})"), name
     assert "(default: 256)" in shown["--hidden"] and "(default: none)" in shown["--iterations"]
     assert "(default: cosine when a budget is given, else constant)" in shown["--lr-schedule"]
@@ -74,7 +74,7 @@ def test_train_help_shows_the_config_defaults():
 def test_readme_train_table_is_the_help():
     """README.md's table of train flags says what --help says (both from Config)."""
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    table = readme.split("### `minrnn train [FILE]`", 1)[1].split("| flag | default | meaning |", 1)[1]
+    table = readme.split("### `minrnn train [FILE ...]`", 1)[1].split("| flag | default | meaning |", 1)[1]
     rows = [[cell.strip().strip("`") for cell in line.strip("|").split("|")]
             for line in table.split("\n\n", 1)[0].splitlines()[2:]]
     shown = options("train")
@@ -155,7 +155,8 @@ def test_resume_refuses_other_settings_and_takes_a_new_budget(capsys, tmp_path, 
     code, _, err = run(capsys, "train", "--resume", out, "--hidden", "9", "--lr", "0.1")
     assert_one_line_error(code, err, "these settings differ from it: --hidden (8 in the run), --lr (0.003 in the run)")
     code, _, err = run(capsys, "train", "--resume", out)
-    assert_one_line_error(code, err, "the run has used its budget; resume with a larger --iterations")
+    assert_one_line_error(code, err, "the run has used its budget: --iterations 2 (at iteration 2) ran out; resume "
+                          "with a larger --iterations (a total for the run)")
     code, _, err = run(capsys, "train", "--resume", out, "--iterations", "3", "--eval-every", "1", "--quiet")
     assert code == 0, err
     assert checkpoint.load(out / "latest.npz", names=())[1]["config"]["iterations"] == 3

@@ -22,7 +22,7 @@ def trained(tmp_path_factory):
     """(a run folder, its model)."""
     root = tmp_path_factory.mktemp("sampling")
     done = minrnn.train(text=make_text(5000), out=root / "run", iterations=40, eval_every=20, quiet=True, **TINY)
-    return done.folder, done.best
+    return done.path, done.best
 
 
 # the command line's flags and the same request as Model.sample's keywords

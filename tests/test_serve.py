@@ -33,7 +33,7 @@ def model(tmp_path_factory):
     root = tmp_path_factory.mktemp("serve")
     run_ = minrnn.train(text=make_text(20_000), out=root / "tiny", cell="gru", layers=1, hidden=32, batch_size=8,
                         seq_length=32, iterations=150, eval_every=75, quiet=True)
-    return run_.folder
+    return run_.path
 
 
 class Server:

@@ -72,7 +72,7 @@ def test_page_summary_is_what_eval_reports(capsys, request, tmp_path, run_fixtur
     loaded = load(run_dir)
     model, meta = loaded.net, loaded.meta
     ix, _ = data.read_corpus(path, chars=meta["vocab"])
-    assert page_nats == pytest.approx(loss_per_char(model, ix, 1, 25), abs=1e-4)
+    assert page_nats == pytest.approx(loss_per_char(model, ix), abs=1e-4)
     code, out, _ = run(capsys, "eval", run_dir, path)
     assert code == 0 and f"loss {page_nats:.4f} nats/char" in out
 
@@ -166,8 +166,8 @@ def foreign_text(tmp_path):
 
 
 @pytest.mark.parametrize("args, words", [
-    (["--text", "{foreign}"], ["12 character(s) are outside the model's vocabulary", "--skip-unknown"]),
-    (["--train-text", "{foreign}"], ["foreign.txt: 12 character(s)"]),
+    (["--text", "{foreign}"], ["12 characters ('Ω' 9, '@' 3) outside the model's vocabulary", "--skip-unknown"]),
+    (["--train-text", "{foreign}"], ["foreign.txt: 12 characters"]),
     (["--signals", "h,c"], ["--signals: 'c'", "h"]),
     (["--text", "{tiny}"], ["needs at least 2 characters"]),
     (["--out", "{tmp}/no/such/folder/p.html"], ["cannot write there", "no folder"]),

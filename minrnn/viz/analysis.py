@@ -3,8 +3,9 @@ features of the text, every unit scored against every feature, gate saturation, 
 n-gram baseline to compare the model with. The page itself runs the model (minrnn/viz/model.js)
 for the activations and predictions it draws; it carries the model's weights for that.
 
-Only `model.trace`, `model.config` and `model.params` are read from the model; everything else
-works on arrays. page.py assembles the page from what this computes.
+Only `model.trace`, `model.config` and `model.params` are read from the model, and the page's
+nats/char is evaluate.loss_per_char's (what `minrnn eval` prints); everything else works on
+arrays. page.py assembles the page from what this computes.
 """
 import base64
 import dataclasses
@@ -14,6 +15,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from ..cells import CELLS
+from ..evaluate import loss_per_char
 from ..layers import softmax
 
 # The per-unit time series each cell exposes (cells.py), and which of them are sigmoid gates, in
@@ -321,7 +323,7 @@ def _page_data(model, ix, chars, ngram_p, info, signals):
         "leaderboard": board,
         "saturation": [{g: [[_finite(x, 3) for x in lo], [_finite(x, 3) for x in hi]]
                         for g, (lo, hi) in s.items()} for s in saturation(layers_acts, cell)],
-        "summary": {"rnn_nats": _finite(mean_nats(p_rnn)), "ngram_nats": _finite(mean_nats(ngram_p)),
+        "summary": {"rnn_nats": _finite(loss_per_char(model, ix)),  # `minrnn eval`'s figure for this text "ngram_nats": _finite(mean_nats(ngram_p)),
                     "rnn_wins": _finite(rnn_wins.mean(), 4), "ngram_order": NGRAM_ORDER, "ngram_k": NGRAM_K},
         "start": {"layer": best[1], "signal": best[2], "unit": best[3]},
     }

@@ -103,11 +103,12 @@ def _ngram_text(chars, meta, a, page_ix):
         return ix, f"n-gram counted from {a.train_text} ({len(ix):,} characters).", False
     saved = meta.get("config") or {}
     corpus, val = saved.get("corpus"), saved.get("val_frac", 0)
-    if not isinstance(corpus, str):
+    if not isinstance(corpus, list) or not all(isinstance(f, str) for f in corpus):
         why = "the checkpoint names no training text"
     else:
         try:
-            ix, _, name = data.load_corpus(corpus, saved.get("encoding", "utf-8"), chars)
+            source = data.corpus_text(corpus, saved.get("encoding", "utf-8"))
+            ix, name = source.encode(chars, saved.get("skip_unknown") is True)[0], source.name
         except (MinrnnError, LookupError, TypeError) as e:
             why = f"the run's training text could not be used ({e})"
         else:

@@ -119,8 +119,9 @@ def test_console_script_errors_are_one_line(tmp_path):
     """The real command, in a subprocess: no traceback for a bad file, checkpoint or flag."""
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"PK\x03\x04garbage")
+    (tmp_path / "empty").mkdir()  # a folder stands for its files, and this one has none
     for args, code in ((["sample", bad], 2), (["eval", bad, bad], 2), (["classic", tmp_path / "none.txt"], 2),
-                       (["train", tmp_path], 2)):
+                       (["train", tmp_path / "empty"], 2)):
         proc = run(*args)
         assert_clean_error(proc.returncode, proc.stderr, exit_code=code)
     proc = run("sample", bad, "--length", "-3")

@@ -163,6 +163,8 @@ def make_bad(name, good_file, path, marker):
         rewrite(good_file, path, change_meta=set_key("position", -5))
     elif name == "meta-rng-garbage":
         rewrite(good_file, path, change_meta=set_key("dropout_rng_state", {"bit_generator": "PCG64", "state": 3}))
+    elif name == "meta-text-garbage":  # the run's text, its length and hash (format 3)
+        rewrite(good_file, path, change_meta=set_key("text", {"characters": "many", "sha256": 5}))
     elif name == "opt-state-shape":
         rewrite(good_file, path, lambda a: a.__setitem__("opt.m", np.zeros(1, np.float32)))
     elif name == "opt-state-missing":
@@ -183,13 +185,13 @@ BAD_MODEL = ["empty", "truncated-0", "truncated-1", "truncated-30", "truncated-5
              "wrong-shape", "wrong-dtype", "int-params", "nan-params", "missing-param", "huge-shape-claim",
              "format-version", "meta-not-json", "meta-not-utf8", "meta-list", "meta-deep", "meta-no-vocab",
              "meta-bad-vocab", "meta-surrogate-vocab", "meta-duplicate-vocab", "meta-no-model", "meta-cell-unknown",
-             "meta-layers-zero",
+             "meta-layers-zero", "meta-text-garbage",
              "meta-hidden-huge", "meta-hidden-string", "meta-dtype-object"]
 # ... and bad only for some uses: name -> the uses that work (sample and --init-from need only
-# the model; eval needs the model and the batch layout).
-BAD_STATE = {"meta-seq-zero": {"sample", "sample-folder", "init-from"},
+# the model; eval needs the model and its shards, never the run's batch).
+BAD_STATE = {"meta-seq-zero": {"sample", "sample-folder", "init-from", "eval"},
              "meta-no-config": {"sample", "sample-folder", "init-from"},
-             "meta-batch-negative": {"sample", "sample-folder", "init-from"},
+             "meta-batch-negative": {"sample", "sample-folder", "init-from", "eval"},
              **{name: {"sample", "sample-folder", "init-from", "eval"} for name in (
                  "meta-config-unknown-key", "meta-optimizer-unknown", "meta-iteration-string",
                  "meta-position-negative", "meta-rng-garbage", "opt-state-shape", "opt-state-missing",
@@ -204,7 +206,7 @@ WORDS = {"empty": ["damaged"], "text": ["not a minrnn checkpoint"], "pickle": ["
          "meta-surrogate-vocab": ["vocab"], "meta-duplicate-vocab": ["vocab"],
          "meta-hidden-huge": ["Wxh", "expected"], "meta-dtype-object": ["dtype"],
          "opt-state-shape": ["opt.m"], "opt-state-missing": ["opt.v"], "h-shape": ["state"], "meta-cell-unknown": ["cell"],
-         "meta-layers-zero": ["layers"], "meta-no-model": ["model"],
+         "meta-layers-zero": ["layers"], "meta-no-model": ["model"], "meta-text-garbage": ["the run's text"],
          "meta-optimizer-unknown": ["optimizer"], "meta-config-unknown-key": ["warp_drive"],
          "meta-position-negative": ["position"], "meta-iteration-string": ["iteration"]}
 
@@ -222,7 +224,7 @@ def place(tmp_path, good, name):
 
 
 def usages(folder, tmp_path):
-    corpus = json.loads((folder / "config.json").read_text())["corpus"]
+    corpus = json.loads((folder / "config.json").read_text())["corpus"][0]
     return {
         "sample": ["sample", folder / "latest.npz", "--length", 20],
         "sample-folder": ["sample", folder, "--length", 20],

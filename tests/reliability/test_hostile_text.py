@@ -33,7 +33,8 @@ def commands(path, ckpt, tmp_path):
 
 BAD = {  # name: (file content, words the error must contain, per command or for all)
     "missing": (None, {"all": ["no such file"]}),
-    "directory": ("DIR", {"all": ["is a directory"]}),
+    "directory": ("DIR", {"classic": ["is a directory"], "eval": ["is a directory"],
+                          "train": ["a folder with no files in it"]}),  # train reads a folder's files
     "empty": (b"", {"all": ["empty"]}),
     "too-short": (b"a", {"classic": ["one distinct"], "train": ["one distinct"], "eval": ["at least 2"]}),
     "short-two-chars": (b"ab", {"classic": ["fewer than", "--seq-length"], "train": ["too short"],

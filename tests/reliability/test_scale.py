@@ -37,7 +37,7 @@ def test_decoding_keeps_one_chunk_in_memory(tmp_path, monkeypatch):
     path = write_text(tmp_path / "t.txt", 300_000)
     monkeypatch.setattr(data, "CHUNK_BYTES", 1 << 14)
     sizes = [len(t) for t in data._decoded_chunks(path, "utf-8")]
-    assert max(sizes) <= (1 << 14) + 3 and sum(sizes) == 300_000  # + the 3 bytes read for a BOM
+    assert max(sizes) <= (1 << 14) + 4 and sum(sizes) == 300_000  # + the 4 bytes read for a byte-order mark
 
 
 def test_eval_and_sample_read_only_the_parameters(tmp_path, capsys, monkeypatch):

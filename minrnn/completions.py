@@ -116,9 +116,13 @@ def _encoded(text, chars, name):
     if not text:
         return np.zeros(0, np.int64)
     try:
-        return data.encode(text, chars, name)[0]
+        prompt = data.open_text(text=text, name=name)
     except MinrnnError as e:
         raise ApiError(400, str(e), param="prompt") from None
+    unknown = prompt.unknown(chars)
+    if unknown:
+        raise ApiError(400, f"{name}: {data.counted(unknown)} outside the model's vocabulary", param="prompt")
+    return prompt.encode(chars)[0]
 
 
 class Choice:

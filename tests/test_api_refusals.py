@@ -94,7 +94,7 @@ CASES = [
     ("sample greedy temperature", lambda m: m[1].sample(10, greedy=True, temperature=0.5),
      ["greedy=True always takes the likeliest", "temperature=0.5 would be ignored", "temperature=0 is greedy"]),
     ("sample greedy top_p", lambda m: m[1].sample(10, greedy=True, top_p=0.5), ["greedy=True", "top_p=0.5"]),
-    ("sample stop empty", lambda m: m[1].sample(10, stop=""), ["stop = ['']", "is empty"]),
+    ("sample stop empty", lambda m: m[1].sample(10, stop=""), ["stop = ''", "is empty"]),
     ("sample stop number", lambda m: m[1].sample(10, stop=[3]), ["stop = [3]", "not a string"]),
     ("sample stop outside", lambda m: m[1].sample(10, stop=["\n", "Ωx"]),
      ["stop 'Ωx' can never match", "'Ω' is outside the model's vocabulary"]),

@@ -304,7 +304,7 @@ BAD = [  # (body, status, words its message holds, param)
     ({**GOOD, "top_p": 1.5}, 400, ["top_p: 1.5 must be in (0, 1]"], "top_p"),
     ({**GOOD, "temperature": -1}, 400, ["temperature: -1 must be >= 0"], "temperature"),
     ({**GOOD, "logprobs": 6}, 400, ["logprobs: 6 must be in [0, 5]"], "logprobs"),
-    ({**GOOD, "prompt": "THE quick"}, 400, ["prompt", "not in the model's vocabulary", "'E' 'H' 'T'"], "prompt"),
+    ({**GOOD, "prompt": "THE quick"}, 400, ["prompt", "outside the model's vocabulary", "'E' 1", "'H' 1", "'T' 1"], "prompt"),
     ({**GOOD, "prompt": []}, 400, ["prompt", "no text"], "prompt"),
     ({**GOOD, "stop": ["a", "b", "c", "d", "e"]}, 400, ["stop: 5 strings are more than 4"], "stop"),
     ({**GOOD, "stop": "x" * 101}, 400, ["stop", "longer than 100 characters"], "stop"),

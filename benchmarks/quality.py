@@ -161,7 +161,11 @@ def main():
                     print(f"#   {label}", flush=True)
                     curves[label], config = minrnn_curve(args.text, flags, args.minutes, work)
                     print("# config:", {k: config.get(k) for k in ("cell", "hidden", "layers", "dropout", "seq_length",
-                                                                   "batch_size", "lr", "lr_schedule")}, flush=True)
+                                                                   "batch_size", "lr", "lr_schedule", "lr_floor",
+                                                                   "average")}, flush=True)
+                    losses = [v for _, v in curves[label]]
+                    print(f"# best val {min(losses):.4f}, last {losses[-1]:.4f} ({losses[-1] / min(losses) - 1:.2%} "
+                          f"above the best), {len(losses)} evaluations", flush=True)
             elif name == "min-char-rnn":
                 curves[name], _ = minrnn_curve(args.text, MIN_CHAR_RNN, args.minutes, work)
             else:

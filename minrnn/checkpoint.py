@@ -16,6 +16,9 @@ outside this file knows that an older format existed. The formats:
   3  the run's text remembered ("text": its length and a hash, data.fingerprint), so that a resume
      on another text is refused; its files as a list ("corpus", a string before: one path, or ''
      for the built-in corpus); `skip_unknown` and `val_chars` among the saved settings
+  4  `lr_floor` and `average` among the saved settings, and with averaging the optimizer's state
+     holds the average ("opt.average"); `dropout` and `lr` decided by the recipe (recipe.py) when
+     a run leaves them out, and saved as numbers all the same
 """
 import json
 import math
@@ -28,12 +31,15 @@ from . import outfile
 from .errors import MinrnnError
 from .model import CharRNN, ModelConfig
 
-FORMAT_VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)
+FORMAT_VERSION = 4
+READABLE_VERSIONS = (1, 2, 3, 4)
 META_KEY = "__meta__"
 # Settings that earlier checkpoints lack, with the value that reproduces what those runs did
 BEFORE_THEY_WERE_SAVED = {"shards": 1, "warmup": 0.0, "iterations": None, "epochs": None, "minutes": None,
                           "checkpoint_every": None, "skip_unknown": False, "val_chars": 0}
+# Before format 4: no averaging (a run with a budget says 0; without one, there is nothing it could
+# span), and the cosine schedule ended at a tenth of the rate
+BEFORE_FORMAT_4 = {"average": 0.0, "lr_floor": 0.1}
 ZERO_FOR_UNSET = ("init_scale", "lr_decay_every", "threads")  # format 1 and early format 2 wrote 0 for None
 
 
@@ -191,7 +197,13 @@ def upgrade(meta, path):
                   for k, v in config.items()}
         if isinstance(config.get("corpus"), str):  # before format 3, one path ('': the built-in corpus)
             config["corpus"] = [config["corpus"]] if config["corpus"] else []
-        meta["config"] = {**BEFORE_THEY_WERE_SAVED, **meta["model"], **config}
+        config = {**BEFORE_THEY_WERE_SAVED, **meta["model"], **config}
+        budget = any(config[k] is not None for k in ("iterations", "epochs", "minutes"))
+        if budget:
+            config.setdefault("average", BEFORE_FORMAT_4["average"])
+        if config.get("lr_schedule") == "cosine" or (config.get("lr_schedule") is None and budget):
+            config.setdefault("lr_floor", BEFORE_FORMAT_4["lr_floor"])
+        meta["config"] = config
     meta.setdefault("smooth_loss", math.nan)  # before it was saved, a resume restarted the smoothing
     meta.setdefault("dropout_rng_state", None)  # format 1 had no dropout: a fresh generator serves
     meta.setdefault("text", None)  # before format 3, the text was not remembered: any that fits serves

@@ -9,7 +9,7 @@ refused with what to do instead.
 """
 import dataclasses
 
-from . import data, options
+from . import data, options, recipe
 from .errors import FieldError, MinrnnError, said
 from .model import OPTIONS as MODEL_OPTIONS, ModelConfig
 from .optim import CLIPS, OPTIMIZERS
@@ -45,14 +45,15 @@ def model_setting(name):
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    # the model; the defaults (with batch 32 and Adam 3e-3 annealed over the budget) won a sweep
-    # for the best validation loss in 5 minutes on 2 cores, and dropout 0.1 the best in 8
-    # minutes once the sharded step doubled the characters a minute (README, "Defaults")
+    # the model; the defaults (with batch 32 and Adam annealed over the budget) won a sweep for
+    # the best validation loss in 5 minutes on 2 cores (README, "Defaults"); the dropout and the
+    # rate are the recipe's, by the passes over the text the budget buys (recipe.py)
     cell: str = model_setting("cell")
     hidden: int = model_setting("hidden")
     layers: int = model_setting("layers")
     embedding: int = model_setting("embedding")
-    dropout: float = model_setting("dropout")
+    dropout: float | None = options.field(dataclasses.replace(
+        MODEL_OPTIONS["dropout"], default=None, unset=recipe.says("dropout")))
     dtype: str = model_setting("dtype")
     init_scale: float | None = setting(float, None, "standard deviation of normally drawn initial weights "
                                        "(min-char-rnn: 0.01)", above=0, unset="uniform in +-1/sqrt(inputs)")
@@ -67,15 +68,22 @@ class Config:
                             cli=False, api=False)
     # the optimisation
     optimizer: str = setting(str, "adam", "update rule", choices=tuple(OPTIMIZERS))
-    lr: float = setting(float, 3e-3, "learning rate", above=0)
+    lr: float | None = setting(float, None, "learning rate", above=0,
+                               unset=recipe.says("lr"))
     momentum: float = setting(float, 0.0, "momentum of --optimizer sgd", low=0, below=1)
     lr_schedule: str | None = setting(str, None, "the rate over the run: constant; step: times --lr-decay "
-                                      "every --lr-decay-every iterations; cosine: down to lr/10 at the end of "
-                                      "the budget", choices=SCHEDULES,
+                                      "every --lr-decay-every iterations; cosine: down to --lr-floor at the "
+                                      "end of the budget", choices=SCHEDULES,
                                       unset="cosine when a budget is given, else constant")
     lr_decay: float = setting(float, 0.5, "factor of --lr-schedule step", above=0, high=1)
     lr_decay_every: int | None = setting(int, None, "iterations between --lr-schedule step's decays", above=0,
                                          unset="none")
+    lr_floor: float = setting(float, 0.01, "the rate --lr-schedule cosine ends at, as a share of --lr", low=0,
+                              below=1)
+    average: float | None = setting(float, None, "span of a moving average of the weights (Polyak averaging), as a "
+                                    "share of the budget's iterations; evaluations read it beside the weights, "
+                                    "and best.npz keeps the better; 0: none", low=0, high=1,
+                                    unset=recipe.says("average"))
     warmup: float = setting(float, 0.0, "share of the budget over which the rate rises linearly from 0 before "
                             "the schedule", low=0, below=1)
     clip: float = setting(float, 5.0, "gradient clip threshold", above=0)
@@ -156,7 +164,10 @@ def meaningless(cfg):
              ("momentum", cfg.optimizer == "sgd", f"to {said('optimizer', 'sgd')} (the others keep running averages "
                                                   "of their own): add it"),
              ("sample_length", cfg.sample_every > 0, f"when samples are printed: give {said('sample_every', 'N')}"),
-             ("warmup", cfg.has_budget(), f"as a share of a budget: give {BUDGET_WORDS}"))
+             ("lr_floor", cfg.schedule() == "cosine", f"to {said('lr_schedule', 'cosine')}: add it, or give "
+                                                      f"{BUDGET_WORDS}"),
+             ("warmup", cfg.has_budget(), f"as a share of a budget: give {BUDGET_WORDS}"),
+             ("average", cfg.has_budget(), f"as a share of a budget: give {BUDGET_WORDS}"))
     return [(name, instead) for name, applies, instead in rules
             if not applies and getattr(cfg, name) != getattr(DEFAULTS, name)]
 

@@ -6,19 +6,21 @@ run needs to continue exactly is its TrainingState, saved in every checkpoint wi
 the optimizer, so a resumed run ends bit-identical to an uninterrupted one. The settings are
 config.Config's; the folder is runfolder.py's, the display progress.py's.
 """
+import contextlib
 import dataclasses
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 
-from . import checkpoint, data
+from . import checkpoint, data, recipe
 from .config import CHECKPOINT_MINUTES, check
 from .errors import FAILED, MinrnnError, said
 from .evaluate import loss_per_char
 from .memory import check_fits
 from .model import CharRNN
-from .optim import CLIPS, OPTIMIZERS, load_state, make_optimizer
+from .optim import CLIPS, OPTIMIZERS, Averaged, average_slots, load_state, make_optimizer
 from .progress import Progress, StopSignal
 from .runfolder import TrainingFolder, mark_latest
 from .sample import generate
@@ -177,7 +179,7 @@ def spent(cfg, per_epoch, run, where):
 def learning_rate(cfg, iteration, used):
     """The rate for an iteration with `used` of the budget behind it: a linear rise from 0 over
     the first --warmup of the budget, then constant, step decay (every lr_decay_every
-    iterations) or a cosine from lr down to lr/10 over the rest of the budget."""
+    iterations) or a cosine from lr down to lr * lr_floor over the rest of the budget."""
     if used < cfg.warmup:
         return cfg.lr * used / cfg.warmup
     schedule = cfg.schedule()
@@ -185,8 +187,65 @@ def learning_rate(cfg, iteration, used):
         return cfg.lr * cfg.lr_decay ** (iteration // cfg.lr_decay_every)
     if schedule == "cosine":
         done = min((used - cfg.warmup) / (1 - cfg.warmup), 1.0)
-        return cfg.lr * (0.1 + 0.45 * (1 + math.cos(math.pi * done)))
+        return cfg.lr * (cfg.lr_floor + (1 - cfg.lr_floor) / 2 * (1 + math.cos(math.pi * done)))
     return cfg.lr
+
+
+def average_decay(cfg, iteration, used):
+    """The decay that makes the weights' moving average span --average of the budget's
+    iterations, as many as `used` of the budget at `iteration` says it holds (for --minutes, an
+    estimate that firms up as the run goes)."""
+    span = cfg.average * iteration / used if used > 0 else 0.0
+    return max(0.0, 1 - 1 / span) if span > 0 else 0.0
+
+
+@contextlib.contextmanager
+def averaged_weights(model, opt):
+    """The model holding the moving average of its weights (opt: an Averaged), the raw weights,
+    which training goes on from, put back after."""
+    raw = model.theta.copy()
+    model.theta[...] = opt.average
+    try:
+        yield
+    finally:
+        model.theta[...] = raw
+
+
+def measured_rate(cfg, n_chars, inputs, targets, seconds, most=None):
+    """This machine's iterations a second of the run's step, for the recipe: a throwaway model of
+    the run's shape (with a long run's dropout and averaging, what they cost included) timed over
+    `seconds` after one step to warm up, or over `most` steps (the run's other budgets: more would
+    time what the run can never do). Its generators are its own: the run's draws are untouched."""
+    longest = {**recipe.LONG, "average": recipe.AVERAGE_SHARE}
+    probe = dataclasses.replace(cfg, **{k: v for k, v in longest.items() if getattr(cfg, k) is None})
+    model = CharRNN(probe.model(n_chars), rng=np.random.default_rng(0))
+    opt = make_optimizer(probe.optimizer, model.theta.size, probe.lr, model.dtype, probe.momentum)
+    opt = Averaged(opt, model.theta) if probe.average else opt
+    rng, T = np.random.default_rng(0), cfg.seq_length
+    x, y, state = inputs[:, :T].T, targets[:, :T].T, model.zero_state(cfg.batch_size)
+    with Shards(model, cfg.shards, cfg.threads) as shards, np.errstate(all="ignore"):
+        step(shards, opt, x, y, state, probe, rng)
+        steps, start = 0, time.perf_counter()
+        while not steps or (time.perf_counter() - start < seconds and steps < (most or math.inf)):
+            step(shards, opt, x, y, state, probe, rng)
+            steps += 1
+    return steps / (time.perf_counter() - start)
+
+
+def decided(cfg, resume, path, per_epoch, rate):
+    """cfg with what the recipe decides (recipe.py) where it leaves a setting out, and the line
+    that says so (None when there is nothing to say). A resumed run keeps what its recipe decided
+    at its start, as saved in its checkpoint at `path`. rate: (steps at most) -> iterations a second."""
+    missing = [name for name in recipe.DECIDED if getattr(cfg, name) is None]
+    if not missing:
+        return cfg, None
+    if resume:
+        saved = checkpoint.read_meta(path)["config"]
+        return dataclasses.replace(cfg, **{name: saved.get(name) for name in missing}), None
+    measured = rate(recipe.iterations_bought(dataclasses.replace(cfg, minutes=None), per_epoch, None)) \
+        if cfg.minutes else None
+    chosen, passes = recipe.decide(cfg, per_epoch, measured)
+    return dataclasses.replace(cfg, **chosen), recipe.describe(chosen, passes, measured) if chosen else None
 
 
 def streams_for(cfg, ix):
@@ -255,22 +314,28 @@ def train(cfg, ix, chars, out_dir, resume=False, init=None, quiet=False, clock=t
     B, T = cfg.batch_size, cfg.seq_length
     per_epoch = inputs.shape[1] // T
     total = min(x for x in (cfg.iterations, cfg.epochs and cfg.epochs * per_epoch, math.inf) if x)
-    model_config = cfg.model(len(chars))
-    check_fits(model_config.train_bytes(OPTIMIZERS[cfg.optimizer].slots, B, T, cfg.shards),
+    slots = OPTIMIZERS[cfg.optimizer].slots + (average_slots(cfg.dtype) if cfg.average != 0 else 0)
+    check_fits(cfg.model(len(chars)).train_bytes(slots, B, T, cfg.shards),
                f"a model with {said('hidden', cfg.hidden)} and {said('batch_size', B)} at {said('seq_length', T)}")
+    # the recipe's measurement of a --minutes run: 0.2 s a minute of budget, 2 s at most
+    seconds = min(2.0, 0.2 * (cfg.minutes or 0))
+    cfg, recipe_line = decided(cfg, resume, Path(out_dir) / "latest.npz", per_epoch,
+                               lambda most: measured_rate(cfg, len(chars), inputs, targets, seconds, most))
+    model_config = cfg.model(len(chars))
 
     with TrainingFolder(out_dir) as folder:
         model = CharRNN(model_config, rng=np.random.default_rng(cfg.seed), init_scale=cfg.init_scale)
+        if init is not None and not resume:
+            for name, a in init.params.items():
+                model.params[name][...] = a  # converted to this run's dtype
         opt = make_optimizer(cfg.optimizer, model.theta.size, cfg.lr, model.dtype, cfg.momentum)
+        opt = Averaged(opt, model.theta) if cfg.average else opt  # the average starts at the first weights
         if resume:
             run = TrainingState.restore(folder.path / "latest.npz", cfg, chars, model, opt)
             if budget_used(cfg, per_epoch, run.iteration, run.elapsed_s) >= 1:
                 raise spent(cfg, per_epoch, run, folder.path)
         else:
             run = TrainingState.fresh(cfg, model)
-            if init is not None:
-                for name, a in init.params.items():
-                    model.params[name][...] = a  # converted to this run's dtype
         folder.write_config(cfg)
         mark_latest(folder.path)
 
@@ -284,6 +349,8 @@ def train(cfg, ix, chars, out_dir, resume=False, init=None, quiet=False, clock=t
             t = Training(cfg, chars, data.fingerprint(ix), folder, progress, shards, opt, run, val_ix, on_eval, stop,
                          elapsed=lambda: elapsed_before + clock() - start, saved_at=run.iteration,
                          saved_s=run.elapsed_s, window_s=run.elapsed_s)
+            if recipe_line and not quiet:
+                progress.line(recipe_line)
             while True:
                 run.elapsed_s = t.elapsed()
                 used = budget_used(cfg, per_epoch, run.iteration, run.elapsed_s)
@@ -295,6 +362,8 @@ def train(cfg, ix, chars, out_dir, resume=False, init=None, quiet=False, clock=t
 
                 x, y = inputs[:, run.position:run.position + T].T, targets[:, run.position:run.position + T].T
                 opt.lr = learning_rate(cfg, run.iteration, used)
+                if cfg.average:
+                    opt.decay = average_decay(cfg, run.iteration, used)
                 loss, run.state = step(shards, opt, x, y, run.state, cfg, run.dropout_rng)
                 run.iteration += 1
                 run.position += T
@@ -354,19 +423,28 @@ def call_on_eval(on_eval, row, stop):
 
 def evaluation(t):
     """The validation loss (NaN without a validation split), logged with the training loss;
-    best.npz saved when it is the best yet. Returns the log's row, with the best loss so far."""
+    best.npz saved when it is the best yet. A run that keeps a moving average of its weights reads
+    both them and the average, and counts whichever is lower (the average starts at the first
+    weights: it lags the raw weights early in a run and passes them late). Returns the log's row,
+    with the best loss so far."""
     run, cfg, model, speed = t.run, t.cfg, t.shards.model, t.speed()
-    val_loss = loss_per_char(model, t.val_ix[:cfg.val_chars or None], t.shards) if cfg.val_frac > 0 else math.nan
+    val_ix = t.val_ix[:cfg.val_chars or None]
+    val_loss, averaged = loss_per_char(model, val_ix, t.shards) if cfg.val_frac > 0 else math.nan, False
+    if isinstance(t.opt, Averaged) and cfg.val_frac > 0:
+        with averaged_weights(model, t.opt):
+            val_loss, averaged = min((val_loss, False), (loss_per_char(model, val_ix, t.shards), True))
+    if val_loss < run.best_val:
+        run.best_val = val_loss
+        with averaged_weights(model, t.opt) if averaged else contextlib.nullcontext():
+            save(t, "best.npz")
     row = {"iteration": run.iteration, "elapsed_s": round(run.elapsed_s, 3),
            "train_loss": round(run.smooth_loss, 5), "val_loss": round(val_loss, 5), "lr": t.opt.lr,
            "chars_per_s": round(speed)}
     t.folder.log(row)
     if t.progress.bar is None:
-        validated = f", val {val_loss:.4f} nats/char ({val_loss / math.log(2):.4f} bits)" if cfg.val_frac > 0 else ""
+        validated = (f", val {val_loss:.4f} nats/char ({val_loss / math.log(2):.4f} bits)"
+                     f"{' (the average)' if averaged else ''}" if cfg.val_frac > 0 else "")
         t.progress.line(f"iter {run.iteration}: loss {run.smooth_loss:.4f}{validated}, {speed:.0f} chars/s")
-    if val_loss < run.best_val:
-        run.best_val = val_loss
-        save(t, "best.npz")
     t.evaluated_at, t.val_loss = run.iteration, val_loss
     t.window_s, t.window_chars = t.elapsed(), 0
     return {**row, "val_loss": val_loss, "best_val": run.best_val}

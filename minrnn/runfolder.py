@@ -160,13 +160,18 @@ def _no_run_here(folder, missing):
     return MinrnnError(f"{folder}: a folder of runs, not a run; name one, newest first: {', '.join(names)}{more}")
 
 
-def run_folder(path):
-    """A run folder (or `latest` beside run folders), checked to hold the run's latest.npz."""
-    path = follow(path)
+def _existing_folder(path, what):
+    """path, refused when it is not there or not a folder; `what` says what to give instead."""
     if not path.exists():
         raise MinrnnError(f"{path}: no such run folder")
     if not path.is_dir():
-        raise MinrnnError(f"{path}: not a run folder (the folder a run writes its checkpoints in)")
+        raise MinrnnError(f"{path}: not a run folder ({what})")
+    return path
+
+
+def run_folder(path):
+    """A run folder (or `latest` beside run folders), checked to hold the run's latest.npz."""
+    path = _existing_folder(follow(path), "the folder a run writes its checkpoints in")
     if not (path / "latest.npz").is_file():
         raise _no_run_here(path, "latest.npz is missing")
     return path
@@ -196,11 +201,7 @@ def weights_file(path):
 
 def read_log(run_dir):
     """A run folder's log.csv as {column: float array} of the PLOTTED columns, checked."""
-    run_dir = Path(run_dir)
-    if not run_dir.exists():
-        raise MinrnnError(f"{run_dir}: no such run folder")
-    if not run_dir.is_dir():
-        raise MinrnnError(f"{run_dir}: not a run folder (give the folder that holds log.csv)")
+    run_dir = _existing_folder(Path(run_dir), "give the folder that holds log.csv")
     path = run_dir / "log.csv"
     if not path.is_file():
         raise MinrnnError(f"{run_dir}: no log.csv in this folder (is it a run folder? a run writes its log "

@@ -153,7 +153,7 @@ def test_resume_refuses_other_settings_and_takes_a_new_budget(capsys, tmp_path, 
     code, _, err = run(capsys, "train", text, "--out", out, *TINY, "--iterations", "2", "--quiet")
     assert code == 0, err
     code, _, err = run(capsys, "train", "--resume", out, "--hidden", "9", "--lr", "0.1")
-    assert_one_line_error(code, err, "these settings differ from it: --hidden (8 in the run), --lr (0.003 in the run)")
+    assert_one_line_error(code, err, "these settings differ from it: --hidden (8 in the run), --lr (0.004 in the run)")
     code, _, err = run(capsys, "train", "--resume", out)
     assert_one_line_error(code, err, "the run has used its budget: --iterations 2 (at iteration 2) ran out; resume "
                           "with a larger --iterations (a total for the run)")

@@ -47,9 +47,10 @@ def test_kill9_at_random_instants_then_resume_is_exact(tmp_path):
     exist, and --resume continues. The end is bit-identical to a run never interrupted."""
     rng = random.Random(4)
     corpus = write_text(tmp_path / "t.txt", 6000)
-    # a constant rate: the reference run has the final budget from the start
+    # a constant rate, and the settings the recipe would decide given: the reference run has the
+    # final budget from the start
     flags = ["--hidden", "48", "--batch-size", "2", "--seq-length", "8", "--eval-every", "3", "--lr-schedule", "constant",
-             "--sample-every", "7", "--seed", "3"]
+             "--sample-every", "7", "--seed", "3", "--dropout", "0.1", "--lr", "3e-3", "--average", "0"]
     out = tmp_path / "run"
     last, kills, in_training, mid_write = None, 0, 0, 0
     while kills < KILLS:

@@ -77,7 +77,7 @@ def write_as_made(pieces, out):
 
 def cmd_sample(a):
     model = api.load(a.path)
-    settings = a.said({name for name, option in sample.OPTIONS.items() if option.api})
+    settings = api_said(a, sample.OPTIONS)
     out = sys.stdout
     try:
         with StopSignal() as stop:  # Ctrl-C and SIGTERM end the samples where they are, printed

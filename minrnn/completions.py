@@ -147,10 +147,9 @@ class Completion:
         self.n, self.echo, self.stream, self.seed = a.n, a.echo, a.stream, a.seed
         self.top = a.logprobs  # None: no log-probabilities asked for
         self.prompt_logprobs = a.echo and a.logprobs is not None
-        greedy = a.temperature == 0  # (the division by a temperature of 0 is left out)
-        self.settings = dict(length=a.max_tokens, temperature=1.0 if greedy else a.temperature,
-                             top_k=a.top_k or 0, top_p=a.top_p, greedy=greedy, stop=tuple(a.stop or ()),
-                             top=a.logprobs or 0)
+        # sample.Batch's row settings (a temperature of 0 is greedy there)
+        self.settings = dict(length=a.max_tokens, temperature=a.temperature, top_k=a.top_k or 0, top_p=a.top_p,
+                             stop=tuple(a.stop or ()), top=a.logprobs or 0)
         self.rows = len(prompts) * a.n
         self.choices = [Choice() for _ in range(self.rows)]
         self.prompt_parts = [None] * len(prompts)  # echo with logprobs: each prompt's (logps, tops)

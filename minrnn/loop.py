@@ -211,6 +211,13 @@ def averaged_weights(model, opt):
         model.theta[...] = raw
 
 
+def optimizer(cfg, model):
+    """The run's optimizer of the model's weights; with --average, one that keeps their moving
+    average, starting at the weights as they are now (the first)."""
+    opt = make_optimizer(cfg.optimizer, model.theta.size, cfg.lr, model.dtype, cfg.momentum)
+    return Averaged(opt, model.theta) if cfg.average else opt
+
+
 def measured_rate(cfg, n_chars, inputs, targets, seconds, most=None):
     """This machine's iterations a second of the run's step, for the recipe: a throwaway model of
     the run's shape (with a long run's dropout and averaging, what they cost included) timed over
@@ -219,8 +226,7 @@ def measured_rate(cfg, n_chars, inputs, targets, seconds, most=None):
     longest = {**recipe.LONG, "average": recipe.AVERAGE_SHARE}
     probe = dataclasses.replace(cfg, **{k: v for k, v in longest.items() if getattr(cfg, k) is None})
     model = CharRNN(probe.model(n_chars), rng=np.random.default_rng(0))
-    opt = make_optimizer(probe.optimizer, model.theta.size, probe.lr, model.dtype, probe.momentum)
-    opt = Averaged(opt, model.theta) if probe.average else opt
+    opt = optimizer(probe, model)
     rng, T = np.random.default_rng(0), cfg.seq_length
     x, y, state = inputs[:, :T].T, targets[:, :T].T, model.zero_state(cfg.batch_size)
     with Shards(model, cfg.shards, cfg.threads) as shards, np.errstate(all="ignore"):
@@ -328,8 +334,7 @@ def train(cfg, ix, chars, out_dir, resume=False, init=None, quiet=False, clock=t
         if init is not None and not resume:
             for name, a in init.params.items():
                 model.params[name][...] = a  # converted to this run's dtype
-        opt = make_optimizer(cfg.optimizer, model.theta.size, cfg.lr, model.dtype, cfg.momentum)
-        opt = Averaged(opt, model.theta) if cfg.average else opt  # the average starts at the first weights
+        opt = optimizer(cfg, model)
         if resume:
             run = TrainingState.restore(folder.path / "latest.npz", cfg, chars, model, opt)
             if budget_used(cfg, per_epoch, run.iteration, run.elapsed_s) >= 1:

@@ -190,16 +190,15 @@ def log_softmax(logits):
     return y
 
 
-def log_softmax_at(logits, ix):
-    """log softmax(logits[i])[ix[i]] for each row: the model's log-probability of each row's next
-    character."""
-    return log_softmax(logits)[np.arange(len(ix)), ix]
+def at(logp, ix):
+    """logp[i, ix[i]] for each row of log-probabilities (N, V): each row's log-probability of its
+    character ix[i]."""
+    return logp[np.arange(len(ix)), ix]
 
 
-def likeliest(logits, k):
-    """The k likeliest next characters of each row of logits (N, V) and their log-probabilities,
+def likeliest(logp, k):
+    """The k likeliest next characters of each row of log-probabilities (N, V) and theirs,
     likeliest first (ties in vocabulary order): two (N, k) arrays."""
-    logp = log_softmax(logits)
     order = np.argsort(-logp, axis=1, kind="stable")[:, :k]
     return order, np.take_along_axis(logp, order, axis=1)
 
@@ -365,11 +364,12 @@ class Batch:
         with one_thread(), np.errstate(over="ignore", under="ignore"):
             logits = self.stepper.step(self.feed)
             picks = pick(logits, self.uniform(rows), *self.settings(rows))
-            logp = log_softmax_at(logits, picks)
+            logps = log_softmax(logits)
+            logp = at(logps, picks)
             topped = [i for i, row in enumerate(rows) if row.top]
             if topped:
                 k = max(rows[i].top for i in topped)
-                for i, order, lp in zip(topped, *likeliest(logits[topped], k)):
+                for i, order, lp in zip(topped, *likeliest(logps[topped], k)):
                     rows[i].tops.append((order[:rows[i].top], lp[:rows[i].top]))
         ended = [row.id for row, ix, lp in zip(rows, picks.tolist(), logp.tolist()) if row.take(ix, lp, self.chars[ix])]
         self.feed = picks

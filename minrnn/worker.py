@@ -246,7 +246,8 @@ class Group:
         primer.restart(self.state)
         (logits, self.state), = sample.priming(primer, self.ixs[self._at:end + 1], end - self._at)
         if self.prompt_tops is not None:
-            self.prompt_logps += sample.log_softmax_at(logits, self.ixs[self._at + 1:end + 1]).tolist()
-            self.prompt_tops += list(zip(*sample.likeliest(logits, self.completion.top)))
+            logps = sample.log_softmax(logits)
+            self.prompt_logps += sample.at(logps, self.ixs[self._at + 1:end + 1]).tolist()
+            self.prompt_tops += list(zip(*sample.likeliest(logps, self.completion.top)))
         taken, self._at = end - self._at, end
         return taken
